@@ -1,0 +1,5 @@
+"""(in progress)"""
+
+
+class AgentCore:
+    pass

@@ -1,0 +1,5 @@
+"""(in progress)"""
+
+
+class DeviceOps:
+    pass
