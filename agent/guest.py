@@ -73,3 +73,4 @@ class Guest:
     app_controller: str = "NONE"   # -i: NONE | SG | SG_pkgname | GWLM ...
     distributed: bool = False      # -j
     config_version: str = "3.0.0"
+    reserved_mb: int | None = None  # -R (hpvmmodify): memory reserved for the guest

@@ -1,0 +1,42 @@
+"""hpvmremove: delete a virtual machine (spec 01 §29, hpvmremove(1M)).
+
+    hpvmremove {-P vm-name | -p vm-number} [-F] [-Q]
+
+Asks `Remove the virtual machine '<name>'? [n/y]:` unless -F or -Q. The guest must be Off;
+its configuration goes, its backing stores stay.
+"""
+from __future__ import annotations
+
+from agent.backends.base import OFF
+from agent.cli.common import Declined, confirm, open_agent, parse_options, run, select_guest
+from agent.cli.guestargs import check_vm_name
+from agent.errors import AgentError
+
+PROG = "hpvmremove"
+SPEC = "P:p:FQ"
+
+
+def _main(argv: list[str]) -> int:
+    opts = parse_options(PROG, argv, SPEC)
+    opts.require_one("P", "p")
+    if opts.has("P"):
+        check_vm_name(opts.get("P"))
+    if opts.has("p"):
+        opts.int("p", "VM number", lo=1)
+    agent = open_agent(opts, argv)
+    guest = select_guest(agent, opts)
+    if agent.runtime(guest).state != OFF:
+        raise AgentError("The guest is currently running, not able to remove.", "state")
+    if not (opts.has("F") or opts.has("Q")) and \
+            not confirm(PROG, f"Remove the virtual machine '{guest.name}'"):
+        raise Declined()
+    agent.remove_guest(guest)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(PROG, argv, _main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

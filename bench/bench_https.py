@@ -1,0 +1,343 @@
+"""The CIM server over HTTPS, against floors measured side by side in the same run.
+
+Servers run in subprocesses (one at a time, so client and server each get a core); the
+client is a raw keep-alive http.client connection over TLS.
+
+1. EnumerateInstances of 1000 guest-sized instances (20 properties, a synthetic provider
+   registered for this bench): our server (provider -> Dispatcher -> serializer) against the
+   floor = building the same elements with lxml from plain Python values (measured here) plus
+   a bare Twisted TLS server sending those bytes. Target: at most 1.5x.
+2. GetInstance requests/s from one keep-alive client against the bare Twisted TLS server
+   answering a reply of the same size. Target: at least 0.5x.
+3. Pulling 10,000 instances 100 at a time (OpenEnumerateInstances + PullInstancesWithPath):
+   growth of the server's resident memory (peak during the pull minus before). Target:
+   at most 20 MB.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import re
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENUM_COUNT = 1000
+PULL_COUNT = 10_000
+PULL_BATCH = 100
+ENUM_ROUNDS = 7
+GET_SECONDS = 3.0
+
+# The synthetic class: the 20 properties of bench_serialize.guest_values, typed alike.
+_CLASS_MOF = """
+[Description ("Synthetic guest-sized class for bench_https.")]
+class {name} {{
+    [Key, Description ("Class of the instance.")] string CreationClassName;
+    [Key, Description ("Unique name.")] string Name;
+    string ElementName;
+    string Caption;
+    string Description;
+    uint16 EnabledState;
+    uint16 RequestedState;
+    uint16 HealthState;
+    uint16 OperationalStatus[];
+    string StatusDescriptions[];
+    uint32 NumberOfVCPUs;
+    uint64 MemoryMB;
+    uint32 GuestID;
+    boolean AutoBoot;
+    boolean OnlineMigration;
+    datetime InstallDate;
+    datetime TimeOfLastStateChange;
+    string OSType;
+    string Devices[];
+    string Networks[];
+}};
+"""
+# PRB_ManySystem (the 10,000-instance pull) is a separate class, not a subclass, so that
+# enumerating PRB_VirtualSystem (deep by default) returns exactly 1000 instances.
+BENCH_MOF = _CLASS_MOF.format(name="PRB_VirtualSystem") + _CLASS_MOF.format(name="PRB_ManySystem")
+
+
+# --------------------------------------------------------------------------- servers
+
+def _serve_ours(workdir: Path) -> None:
+    """Subprocess: our server with a registry holding only the synthetic provider."""
+    import socket
+
+    from twisted.internet import reactor
+
+    from agent.clock import SystemClock
+    from bench.bench_serialize import guest_instance
+    from provider.operations import Dispatcher
+    from provider.providers.base import InstanceProvider
+    from provider.providers.registry import ProviderRegistry
+    from provider.schema import Schema
+    from provider.server import CIMServer
+    from provider.settings import Settings
+
+    mof = workdir / "bench.mof"
+    schema = Schema.load(namespaces={"root/cimv2": ["qualifiers.mof", str(mof)]})
+
+    class Synthetic(InstanceProvider):
+        namespaces = ("root/cimv2",)
+        classnames = ("PRB_VirtualSystem", "PRB_ManySystem")
+
+        def enumerate(self, ctx, classname):
+            count = ENUM_COUNT if classname.lower() == "prb_virtualsystem" else PULL_COUNT
+            for i in range(count):
+                inst = guest_instance(i)
+                if classname.lower() != "prb_virtualsystem":
+                    inst.classname = classname
+                    inst.path.classname = classname
+                    inst["CreationClassName"] = classname
+                    inst.path.keybindings["CreationClassName"] = classname
+                yield inst
+
+        def get(self, ctx, path):
+            name = path.keybindings.get("Name", "")
+            m = re.fullmatch(r"guest(\d{4,})", str(name))
+            if not m or int(m.group(1)) >= ENUM_COUNT:
+                return None
+            return guest_instance(int(m.group(1)))
+
+    registry = ProviderRegistry(schema)
+    registry.register(Synthetic())
+    clock = SystemClock()
+    dispatcher = Dispatcher(schema, registry, clock=clock, host_name=socket.getfqdn())
+    settings = Settings(bind="127.0.0.1", port=0, state_dir=workdir / "state",
+                        certs_dir=workdir / "certs", workers=2)
+    server = CIMServer(settings, dispatcher=dispatcher, clock=clock, reactor=reactor)
+    server.prepare()
+    ports = server.listen()
+    print(json.dumps({"port": ports[0].getHost().port,
+                      "password": (workdir / "state" / "admin-password").read_text().strip()}),
+          flush=True)
+    reactor.run()
+
+
+def _serve_bare(workdir: Path) -> None:
+    """Subprocess: a bare Twisted TLS server answering POST /<name> with a fixed payload."""
+    from twisted.internet import endpoints, reactor
+    from twisted.web import resource, server
+
+    from provider import tls
+
+    payloads = {p.stem.encode(): p.read_bytes() for p in (workdir / "payloads").iterdir()}
+
+    class Bare(resource.Resource):
+        isLeaf = True
+
+        def render_POST(self, request):
+            request.content.read()
+            request.setHeader(b"Content-Type", b'application/xml; charset="utf-8"')
+            return payloads[request.path.strip(b"/")]
+
+    cert, key, _ = tls.ensure_certificate(workdir / "certs")
+    ctx = tls.context_factory(cert, key)
+    ep = endpoints.SSL4ServerEndpoint(reactor, 0, ctx, interface="127.0.0.1")
+    site = server.Site(Bare())
+    d = ep.listen(site)
+    d.addCallback(lambda port: print(json.dumps({"port": port.getHost().port}), flush=True))
+    reactor.run()
+
+
+def _start(kind: str, workdir: Path) -> tuple[subprocess.Popen, dict]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_https", kind, str(workdir)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"the {kind} server did not start")
+    return proc, json.loads(line)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------- client
+
+def _conn(port: int) -> http.client.HTTPSConnection:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=120)
+
+
+def _request(conn, path: str, method: str, body: bytes, auth: str | None,
+             obj: str = "root/cimv2") -> bytes:
+    headers = {"Content-Type": 'application/xml; charset="utf-8"',
+               "CIMOperation": "MethodCall", "CIMMethod": method, "CIMObject": obj}
+    if auth:
+        headers["Authorization"] = auth
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"{method}: HTTP {resp.status} {data[:200]!r}")
+    return data
+
+
+def _imethod(name: str, params: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
+            f'<MESSAGE ID="1001" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="{name}">'
+            f'<LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/>'
+            f'</LOCALNAMESPACEPATH>{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>').encode()
+
+
+def _classname(cls: str) -> str:
+    return f'<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{cls}"/></IPARAMVALUE>'
+
+
+ENUM_BODY = _imethod("EnumerateInstances", _classname("PRB_VirtualSystem"))
+GET_BODY = _imethod("GetInstance", (
+    '<IPARAMVALUE NAME="InstanceName"><INSTANCENAME CLASSNAME="PRB_VirtualSystem">'
+    '<KEYBINDING NAME="CreationClassName"><KEYVALUE VALUETYPE="string">PRB_VirtualSystem'
+    '</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE VALUETYPE="string">guest0042'
+    '</KEYVALUE></KEYBINDING></INSTANCENAME></IPARAMVALUE>'))
+
+
+def _time_enum(port, path, auth, rounds=ENUM_ROUNDS) -> tuple[float, bytes]:
+    conn = _conn(port)
+    data = _request(conn, path, "EnumerateInstances", ENUM_BODY, auth)   # warm up
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        data = _request(conn, path, "EnumerateInstances", ENUM_BODY, auth)
+        times.append(time.perf_counter() - t0)
+    conn.close()
+    return statistics.median(times), data
+
+
+def _rate_get(port, path, auth, seconds=GET_SECONDS) -> tuple[float, bytes]:
+    conn = _conn(port)
+    data = b""
+    for _ in range(20):
+        data = _request(conn, path, "GetInstance", GET_BODY, auth)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        data = _request(conn, path, "GetInstance", GET_BODY, auth)
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    conn.close()
+    return rate, data
+
+
+def _rss_kb(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def _pull_all(port: int, auth: str, pid: int) -> tuple[int, int, int]:
+    """Open + Pull 100 at a time; returns (instances, rss before KB, max rss seen KB)."""
+    conn = _conn(port)
+    before = _rss_kb(pid)
+    peak = before
+    params = _classname("PRB_ManySystem") + \
+        f'<IPARAMVALUE NAME="MaxObjectCount"><VALUE>{PULL_BATCH}</VALUE></IPARAMVALUE>'
+    data = _request(conn, "/cimom", "OpenEnumerateInstances",
+                    _imethod("OpenEnumerateInstances", params), auth)
+    total = data.count(b"<VALUE.INSTANCEWITHPATH>")
+    while True:
+        peak = max(peak, _rss_kb(pid))
+        m = re.search(rb'NAME="EnumerationContext"[^>]*>\s*<VALUE>([^<]*)</VALUE>', data)
+        eos = re.search(rb'NAME="EndOfSequence"[^>]*>\s*<VALUE>TRUE</VALUE>', data)
+        if eos or not m:
+            break
+        ctx = m.group(1).decode()
+        params = (f'<IPARAMVALUE NAME="EnumerationContext"><VALUE>{ctx}</VALUE></IPARAMVALUE>'
+                  f'<IPARAMVALUE NAME="MaxObjectCount"><VALUE>{PULL_BATCH}</VALUE>'
+                  f'</IPARAMVALUE>')
+        data = _request(conn, "/cimom", "PullInstancesWithPath",
+                        _imethod("PullInstancesWithPath", params), auth)
+        total += data.count(b"<VALUE.INSTANCEWITHPATH>")
+    peak = max(peak, _rss_kb(pid))
+    conn.close()
+    return total, before, peak
+
+
+# --------------------------------------------------------------------------- main
+
+def main() -> None:
+    from bench.bench_serialize import floor, guest_values
+
+    with tempfile.TemporaryDirectory(prefix="bench_https.") as tmp:
+        work = Path(tmp)
+        (work / "bench.mof").write_text(BENCH_MOF)
+        (work / "payloads").mkdir()
+
+        # -- ours --------------------------------------------------------------------------
+        proc, info = _start("--serve-ours", work)
+        try:
+            auth = "Basic " + base64.b64encode(f"admin:{info['password']}".encode()).decode()
+            t_ours, enum_reply = _time_enum(info["port"], "/cimom", auth)
+            if enum_reply.count(b"<VALUE.NAMEDINSTANCE>") != ENUM_COUNT:
+                raise RuntimeError("EnumerateInstances returned the wrong number of instances")
+            get_ours, get_reply = _rate_get(info["port"], "/cimom", auth)
+            if b'NAME="guest0042"' not in get_reply and b">guest0042<" not in get_reply:
+                raise RuntimeError("GetInstance returned the wrong instance")
+            pulled, rss_before, rss_peak = _pull_all(info["port"], auth, proc.pid)
+            if pulled != PULL_COUNT:
+                raise RuntimeError(f"pulled {pulled} instances, not {PULL_COUNT}")
+        finally:
+            _stop(proc)
+
+        # -- floor -------------------------------------------------------------------------
+        values = [guest_values(i) for i in range(ENUM_COUNT)]
+        builds = []
+        for _ in range(ENUM_ROUNDS):
+            t0 = time.perf_counter()
+            floor_bytes = floor(values)
+            builds.append(time.perf_counter() - t0)
+        t_build = statistics.median(builds)
+        (work / "payloads" / "enum.xml").write_bytes(floor_bytes)
+        (work / "payloads" / "get.xml").write_bytes(get_reply)
+        proc, info = _start("--serve-bare", work)
+        try:
+            t_send, _ = _time_enum(info["port"], "/enum", None)
+            get_bare, _ = _rate_get(info["port"], "/get", None)
+        finally:
+            _stop(proc)
+
+    t_floor = t_build + t_send
+    print(f"EnumerateInstances, {ENUM_COUNT} instances x 20 properties over HTTPS "
+          f"(keep-alive, median of {ENUM_ROUNDS})")
+    print(f"  ours:  {t_ours * 1000:8.1f} ms  {len(enum_reply):8d} bytes")
+    print(f"  floor: {t_floor * 1000:8.1f} ms  {len(floor_bytes):8d} bytes "
+          f"(lxml build {t_build * 1000:.1f} ms + bare Twisted TLS {t_send * 1000:.1f} ms)")
+    print(f"  ours / floor = {t_ours / t_floor:5.2f}x   (target: <= 1.5x)")
+    print(f"GetInstance from one keep-alive client ({GET_SECONDS:.0f} s each, "
+          f"{len(get_reply)} byte reply)")
+    print(f"  ours: {get_ours:8.0f} req/s   bare Twisted TLS: {get_bare:8.0f} req/s")
+    print(f"  ours / bare = {get_ours / get_bare:5.2f}x   (target: >= 0.5x)")
+    growth_mb = (rss_peak - rss_before) / 1024
+    print(f"Pull {PULL_COUNT} instances {PULL_BATCH} at a time")
+    print(f"  server RSS before {rss_before / 1024:.1f} MB, peak {rss_peak / 1024:.1f} MB, "
+          f"growth {growth_mb:.1f} MB   (target: <= 20 MB)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-ours":
+        _serve_ours(Path(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--serve-bare":
+        _serve_bare(Path(sys.argv[2]))
+    else:
+        main()

@@ -1,0 +1,85 @@
+"""The HTTP site: keep-alive HTTP/1.1, an idle timeout, and a request-size limit enforced
+while the body arrives (Content-Length checked before reading; chunked bodies counted chunk by
+chunk), answered with 413 and a closed connection."""
+from __future__ import annotations
+
+from twisted.web import http, server
+
+# Exact casing of the headers CIM clients read (they compare case-insensitively, but people and
+# packet traces read them too). Twisted keeps a class-level table for unusual casings.
+try:
+    from twisted.web.http_headers import _NameEncoder
+    _NameEncoder._caseMappings.update({
+        b"Cimoperation": b"CIMOperation", b"Cimerror": b"CIMError",
+        b"Wbemserverresponsetime": b"WBEMServerResponseTime",
+    })
+except (ImportError, AttributeError):   # cosmetic only
+    pass
+
+LINGER_SECONDS = 1.0       # after a 413, read and drop the rest briefly so the client sees it
+
+_TOO_LARGE = (b"HTTP/1.1 413 Request Entity Too Large\r\n"
+              b"Content-Type: text/plain; charset=utf-8\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n%s")
+
+
+class LimitedRequest(server.Request):
+    """Counts body bytes as they arrive; past the limit, stops storing and refuses."""
+
+    _received = 0
+    _refused = False
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self.channel.site.max_request_bytes:
+            self._refused = True
+            self.channel.refuse_too_large()
+            return
+        self.content.write(data)
+
+
+class LimitedChannel(http.HTTPChannel):
+    _refusing = False
+
+    def allHeadersReceived(self):
+        limit = self.site.max_request_bytes
+        if self.length is not None and self.length > limit:
+            self.refuse_too_large()
+            return
+        super().allHeadersReceived()
+
+    def refuse_too_large(self) -> None:
+        if self._refusing:
+            return
+        self._refusing = True
+        text = (f"request body larger than {self.site.max_request_bytes} bytes\n").encode()
+        self.transport.write(_TOO_LARGE % (len(text), text))
+        self.setTimeout(None)
+        self.callLater(LINGER_SECONDS, self.transport.loseConnection)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._refusing:
+            return           # drop the rest of an oversized request
+        super().dataReceived(data)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if self._refusing:
+            return
+        super().rawDataReceived(data)
+
+
+class CIMSite(server.Site):
+    """`timeout` is the idle timeout of a connection between requests."""
+
+    protocol = LimitedChannel
+    requestFactory = LimitedRequest
+
+    def __init__(self, resource, *, max_request_bytes: int, idle_timeout: float,
+                 reactor=None):
+        kwargs = {"reactor": reactor} if reactor is not None else {}
+        super().__init__(resource, timeout=idle_timeout, **kwargs)
+        self.max_request_bytes = max_request_bytes
+        self.displayTracebacks = False
+        self.noisy = False

@@ -1,0 +1,211 @@
+"""The CIMOM resource on /cimom: authentication, DSP0200 headers, and the worker hand-off.
+
+On the reactor thread: method check, who is asking (client certificate or HTTP Basic, with
+the verified-credentials cache), header checks, and writing the reply. Password hashing,
+parsing, dispatch and serialization run in the worker pool (`deferToThreadPool`). A refused
+login's 401 is held back with `callLater` when the source has been failing; nothing sleeps.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from twisted.internet import task
+from twisted.internet.threads import deferToThreadPool
+from twisted.web import pages, resource, server
+
+from provider.auth import Authenticator, FailureThrottle, parse_basic
+from provider.http.headers import CIM_MAPPING_URI, HTTPFault, read_cim_headers
+from provider.http.pipeline import Pipeline, Reply
+
+log = logging.getLogger("vmprovider.http")
+
+# Methods HTTP defines that /cimom does not allow (405 with Allow); anything else is 501.
+KNOWN_METHODS = frozenset((b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH",
+                           b"TRACE", b"CONNECT"))
+ALLOW = b"POST, M-POST"
+SERVER_NAME = b"vmprovider"
+
+
+def _text(request, status: int, text: str, *, cim_error: str | None = None,
+          prefix: str | None = None) -> None:
+    body = (text + "\n").encode("utf-8", "replace")
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    request.setHeader(b"Content-Length", str(len(body)).encode())
+    if cim_error:
+        request.setHeader(f"{prefix}-CIMError" if prefix else "CIMError", cim_error)
+    request.write(body)
+    request.finish()
+
+
+class CIMOMResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, *, pipeline: Pipeline, authenticator: Authenticator,
+                 throttle: FailureThrottle, pool, reactor, realm: str = "vmprovider",
+                 cert_map=None):
+        super().__init__()
+        self.pipeline = pipeline
+        self.authenticator = authenticator
+        self.throttle = throttle
+        self.pool = pool
+        self.reactor = reactor
+        self.realm = realm
+        self.cert_map = cert_map
+
+    # -- entry ------------------------------------------------------------------------------
+    def render(self, request):
+        request.setHeader(b"Server", SERVER_NAME)   # not Twisted's name and version
+        method = request.method
+        if method not in (b"POST", b"M-POST"):
+            request.setHeader(b"Allow", ALLOW)
+            if method in KNOWN_METHODS:
+                request.setResponseCode(405)
+                return b"only POST and M-POST are allowed on /cimom\n"
+            request.setResponseCode(501)
+            return b"method not implemented\n"
+        started = time.monotonic()
+        gone = []
+        request.notifyFinish().addErrback(lambda _f: gone.append(True))
+        try:
+            self._authenticate(request, started, gone)
+        except Exception:
+            log.exception("unexpected error handling a request")
+            if not gone and not request.finished:
+                _text(request, 500, "internal server error")
+        return server.NOT_DONE_YET
+
+    def _source(self, request) -> str:
+        addr = request.getClientAddress()
+        return getattr(addr, "host", "") or ""
+
+    # -- authentication ---------------------------------------------------------------------
+    def _certificate_principal(self, request, source):
+        if self.cert_map is None:
+            return None
+        try:
+            peer = request.channel.transport.getPeerCertificate()
+        except Exception:
+            return None
+        if peer is None:
+            return None
+        user = self.cert_map.user_for(peer.to_cryptography())
+        if user is None:
+            return None
+        return self.authenticator.for_certificate_user(user, source)
+
+    def _authenticate(self, request, started, gone) -> None:
+        source = self._source(request)
+        principal = self._certificate_principal(request, source)
+        if principal is not None:
+            self._serve(request, principal, started, gone)
+            return
+        creds = parse_basic(request.getHeader(b"Authorization"))
+        if creds is None:
+            self._challenge(request, "authentication required")
+            return
+        user, password = creds
+        principal = self.authenticator.cached(user, password, source)
+        if principal is not None:
+            self._serve(request, principal, started, gone)
+            return
+        wait = self.throttle.wait_before_check(source)
+        if wait > 0:
+            d = task.deferLater(self.reactor, wait, deferToThreadPool, self.reactor, self.pool,
+                                self.authenticator.verify, user, password, source)
+        else:
+            d = deferToThreadPool(self.reactor, self.pool, self.authenticator.verify,
+                                  user, password, source)
+
+        def checked(principal):
+            if gone:
+                return
+            if principal is None:
+                delay = self.throttle.failed(source)
+                log.warning("failed login for user %r from %s", user, source)
+                if delay > 0:
+                    self.reactor.callLater(delay, self._late_challenge, request, gone)
+                else:
+                    self._challenge(request, "invalid user name or password")
+                return
+            self.throttle.succeeded(source)
+            self._serve(request, principal, started, gone)
+
+        d.addCallback(checked)
+        d.addErrback(self._internal_error, request, gone)
+
+    def _late_challenge(self, request, gone) -> None:
+        if not gone and not request.finished:
+            self._challenge(request, "invalid user name or password")
+
+    def _challenge(self, request, text: str) -> None:
+        # pywbem looks for "Basic" case-sensitively: this header is written by hand.
+        request.setHeader(b"WWW-Authenticate", f'Basic realm="{self.realm}"'.encode())
+        _text(request, 401, text)
+
+    # -- the request proper ------------------------------------------------------------------
+    def _serve(self, request, principal, started, gone) -> None:
+        try:
+            headers = read_cim_headers(request, mpost=request.method == b"M-POST")
+        except HTTPFault as fault:
+            prefix = None
+            if request.method == b"M-POST":
+                prefix = self._mpost_prefix(request)
+            _text(request, fault.status, fault.message, cim_error=fault.cim_error,
+                  prefix=prefix)
+            return
+        request.content.seek(0)
+        body = request.content.read()
+        d = deferToThreadPool(self.reactor, self.pool, self.pipeline.run, body, headers,
+                              principal)
+        d.addCallback(self._reply, request, headers, started, gone)
+        d.addErrback(self._internal_error, request, gone)
+
+    @staticmethod
+    def _mpost_prefix(request) -> str | None:
+        from provider.http.headers import _MAN_RE
+        man = request.getHeader(b"Man")
+        m = _MAN_RE.match(man.decode("latin-1")) if man else None
+        return m.group("ns") if m else None
+
+    def _reply(self, reply: Reply, request, headers, started, gone) -> None:
+        if gone or request.finished:
+            return          # the client went away: nothing to write to
+        p = headers.prefixed
+        request.setResponseCode(reply.status)
+        request.setHeader(b"Content-Type", reply.content_type)
+        request.setHeader(b"Content-Length", str(len(reply.body)).encode())
+        if headers.mpost_ns:
+            request.setHeader(b"Ext", b"")
+            request.setHeader(b"Man", f"{CIM_MAPPING_URI};ns={headers.mpost_ns}".encode())
+            request.setHeader(b"Cache-Control", b"no-cache")
+        if reply.status == 200:
+            request.setHeader(p("CIMOperation"), b"MethodResponse")
+        if reply.cim_error:
+            request.setHeader(p("CIMError"), reply.cim_error.encode("latin-1", "replace"))
+        micros = int((time.monotonic() - started) * 1_000_000)
+        request.setHeader(b"WBEMServerResponseTime", str(micros).encode())
+        request.write(reply.body)
+        request.finish()
+
+    def _internal_error(self, failure, request, gone) -> None:
+        log.error("unexpected error serving a request: %s",
+                  failure.getTraceback() if hasattr(failure, "getTraceback") else failure)
+        if not gone and not request.finished:
+            try:
+                _text(request, 500, "internal server error")
+            except Exception:
+                log.exception("cannot send the 500 answer")
+
+
+class RootResource(resource.Resource):
+    """/ -> 404 for everything but /cimom."""
+
+    def __init__(self, cimom: CIMOMResource):
+        super().__init__()
+        self.putChild(b"cimom", cimom)
+
+    def getChild(self, path, request):
+        request.setHeader(b"Server", SERVER_NAME)
+        return pages.notFound("Not Found", "CIM operations are served on /cimom")

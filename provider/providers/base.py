@@ -1,0 +1,336 @@
+"""How a CIM class family serves its classes: read, association, write and method handlers.
+
+A family is one module (``provider/providers/interop.py``, later the VM families) that
+defines one or more `InstanceProvider` / `AssociationProvider` subclasses and an
+``install(registry, env)`` function that registers them. The Dispatcher does everything the
+protocol asks around them (namespaces, class checks, property filtering, paths, pulls,
+queries, authorization by host role); a handler only produces or changes instances.
+
+Rules for handlers (they run in the Dispatcher's worker threads, never on the reactor):
+
+* Return fresh pywbem objects: the Dispatcher filters properties and fills paths in place.
+* Enumerations return iterators; yield instances one by one so a pull of 10,000 instances
+  never holds them all. Read what you need from the agent in one call up front (one snapshot
+  of the guest list, say), never one round trip per instance, and hold no lock between
+  yields.
+* Look at ``ctx.property_list`` to skip expensive properties; key properties are always
+  wanted. ``ctx.keys_only`` is true for name enumerations.
+* Refuse with ``pywbem.CIMError`` carrying the precise code (NOT_FOUND, INVALID_PARAMETER,
+  ACCESS_DENIED, ALREADY_EXISTS, FAILED with the user-facing text ...).
+* Providers must be thread-safe: several requests may run at once.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Mapping
+
+import pywbem
+from pywbem import CIMError, CIMInstance, CIMInstanceName
+
+from agent.clock import Clock
+from provider.messages import MethodResult, Principal
+
+ROLES = ("admin", "oper", "readonly")
+ADMIN = frozenset({"admin"})
+ADMIN_OPER = frozenset({"admin", "oper"})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler knows about the request it serves."""
+
+    principal: Principal
+    namespace: str
+    clock: Clock
+    host_name: str
+    operation: str = ""
+    # Lower-cased names of the properties the client asked for; None means all of them.
+    property_list: frozenset[str] | None = None
+    # Free slot for the family's own per-request data (never shared between requests).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def keys_only(self) -> bool:
+        return self.property_list is not None and not self.property_list
+
+    def wants(self, name: str) -> bool:
+        """True when property `name` will reach the client (keys are always wanted anyway)."""
+        return self.property_list is None or name.lower() in self.property_list
+
+    def with_namespace(self, namespace: str) -> "Context":
+        return replace(self, namespace=namespace)
+
+    def with_properties(self, names: Iterable[str] | None) -> "Context":
+        props = None if names is None else frozenset(n.lower() for n in names)
+        return replace(self, property_list=props)
+
+
+def cim_method(name: str, *, roles: Iterable[str] = ADMIN_OPER):
+    """Mark a provider method as the handler of extrinsic method `name`.
+
+    The handler is called as ``handler(ctx, target, params)`` where `target` is the
+    CIMInstanceName or CIMClassName it is invoked on (namespace set) and `params` a NocaseDict
+    of typed `pywbem.CIMParameter`; it returns a `MethodResult` or a tuple
+    ``(return_value, out_params)``. `roles` are the host roles allowed to call it; the
+    provider's `authorize` may grant more (a guest's own admin/oper lists).
+    """
+    allowed = frozenset(roles)
+    unknown = allowed - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    def mark(func):
+        func._cim_method = (name, allowed)
+        return func
+
+    return mark
+
+
+@dataclass(frozen=True)
+class MethodHandler:
+    name: str
+    roles: frozenset[str]
+    attribute: str
+
+
+class InstanceProvider(abc.ABC):
+    """Serves the instances of `classnames` (exact, concrete classes) in `namespaces`.
+
+    Read handlers: `enumerate` (required), `enumerate_names`, `get`, `get_many` (defaults
+    derived from `enumerate`; override them when the source can do better).
+    Write handlers: `create`, `modify`, `delete`; a provider supports the ones it overrides,
+    and callers need one of `write_roles` (or a grant from `authorize`).
+    Methods: handlers marked with `@cim_method`.
+    """
+
+    namespaces: tuple[str, ...] = ()
+    classnames: tuple[str, ...] = ()
+    write_roles: frozenset[str] = ADMIN
+
+    _cim_methods: dict[str, MethodHandler] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        methods: dict[str, MethodHandler] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                marker = getattr(value, "_cim_method", None)
+                if marker:
+                    methods[marker[0].lower()] = MethodHandler(marker[0], marker[1], attr)
+        cls._cim_methods = methods
+
+    # -- reads -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def enumerate(self, ctx: Context, classname: str) -> Iterable[CIMInstance]:
+        """All instances of exactly `classname` in ``ctx.namespace``, each with its path
+        (keybindings at least; the Dispatcher sets namespace and host)."""
+
+    def enumerate_names(self, ctx: Context, classname: str) -> Iterable[CIMInstanceName]:
+        """Paths of all instances of `classname`. The default runs `enumerate` with an empty
+        property list (the keys-only fast path)."""
+        keys_ctx = ctx.with_properties(())
+        for inst in self.enumerate(keys_ctx, classname):
+            yield inst.path
+
+    def get(self, ctx: Context, path: CIMInstanceName) -> CIMInstance | None:
+        """The instance at `path` (same class, complete keys), or None when there is none.
+        The default scans `enumerate`; providers override it with a direct lookup."""
+        for inst in self.enumerate(ctx, path.classname):
+            if inst.path is not None and same_keys(inst.path, path):
+                return inst
+        return None
+
+    def get_many(self, ctx: Context,
+                 paths: list[CIMInstanceName]) -> Iterable[CIMInstance]:
+        """Instances for several paths of one class (association targets); missing ones are
+        skipped. Override to fetch them in one call to the source."""
+        if len(paths) > 4:
+            wanted = {path_key(p) for p in paths}
+            for inst in self.enumerate(ctx, paths[0].classname):
+                if inst.path is not None and path_key(inst.path) in wanted:
+                    yield inst
+            return
+        for path in paths:
+            inst = self.get(ctx, path)
+            if inst is not None:
+                yield inst
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create(self, ctx: Context, instance: CIMInstance) -> CIMInstanceName:
+        """Create `instance` (properties typed and checked against the class) and return
+        its path."""
+        raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                       f"CreateInstance is not supported for {instance.classname}")
+
+    def modify(self, ctx: Context, instance: CIMInstance, properties: list[str]) -> None:
+        """Change the named non-key `properties` of the instance at ``instance.path`` to
+        the values in `instance`."""
+        raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                       f"ModifyInstance is not supported for {instance.classname}")
+
+    def delete(self, ctx: Context, path: CIMInstanceName) -> None:
+        """Delete the instance at `path` (CIM_ERR_NOT_FOUND when there is none)."""
+        raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                       f"DeleteInstance is not supported for {path.classname}")
+
+    def supports(self, action: str) -> bool:
+        """Whether this provider implements write action 'create', 'modify' or 'delete'."""
+        mine = getattr(type(self), action, None)
+        return mine is not None and mine is not getattr(InstanceProvider, action)
+
+    def authorize(self, ctx: Context, action: str, target: Any) -> bool:
+        """Extra grants beyond the host roles: return True to let ``ctx.principal`` do
+        `action` ('create', 'modify', 'delete' or 'method:<Name>') on `target`. The default
+        grants nothing."""
+        return False
+
+    # -- methods -----------------------------------------------------------------------
+
+    def method_handler(self, name: str) -> MethodHandler | None:
+        return self._cim_methods.get(name.lower())
+
+    def call_method(self, handler: MethodHandler, ctx: Context, target,
+                    params) -> MethodResult | tuple:
+        return getattr(self, handler.attribute)(ctx, target, params)
+
+
+class AssociationProvider(InstanceProvider):
+    """Serves association classes. `references` lets a traversal fetch only the association
+    instances that touch one source object instead of materializing them all."""
+
+    def references(self, ctx: Context, classname: str, source: CIMInstanceName,
+                   role: str | None) -> Iterable[CIMInstance]:
+        """Instances of exactly `classname` that refer to `source` (through property `role`
+        when given). Returning extra instances is harmless (the Dispatcher re-checks each
+        reference); missing ones are a bug. The default filters `enumerate`."""
+        for inst in self.enumerate(ctx, classname):
+            for prop in inst.properties.values():
+                if prop.type == "reference" and (role is None or prop.name.lower() == role.lower()) \
+                        and isinstance(prop.value, CIMInstanceName) \
+                        and same_path(prop.value, source, ctx.namespace):
+                    yield inst
+                    break
+
+
+# -- paths ---------------------------------------------------------------------------------
+
+def _key_value(value, default_namespace):
+    if isinstance(value, CIMInstanceName):
+        return path_key(value, default_namespace)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        return ("n", value)
+    return ("o", str(value))
+
+
+def path_key(path: CIMInstanceName, default_namespace: str | None = None) -> tuple:
+    """A hashable identity of an instance path: namespace (lower-case), class (lower-case)
+    and keybindings (names lower-case; string values compared exactly). Host is ignored; a
+    path (or a reference inside it) without namespace is taken to be in `default_namespace`."""
+    ns = (path.namespace or default_namespace or "").strip("/").lower()
+    keys = tuple(sorted((k.lower(), _key_value(v, ns)) for k, v in path.keybindings.items()))
+    return (ns, path.classname.lower(), keys)
+
+
+def same_keys(a: CIMInstanceName, b: CIMInstanceName) -> bool:
+    """Same class and keybindings; namespace and host ignored."""
+    return path_key(a, "")[1:] == path_key(b, "")[1:]
+
+
+def same_path(a: CIMInstanceName, b: CIMInstanceName, default_namespace: str) -> bool:
+    """Same object: namespaces compared with `default_namespace` standing in for a missing one."""
+    return path_key(a, default_namespace) == path_key(b, default_namespace)
+
+
+def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# -- building instances typed from the class ---------------------------------------------------
+
+class InstanceFactory:
+    """Builds instances of one class from plain Python values, typed from the class
+    declaration, so providers never guess CIM types. Build one per class and reuse it."""
+
+    def __init__(self, cim_class: pywbem.CIMClass, namespace: str):
+        self.classname = cim_class.classname
+        self.namespace = namespace
+        self._decls: dict[str, pywbem.CIMProperty] = {
+            name.lower(): prop for name, prop in cim_class.properties.items()}
+        self.key_names: tuple[str, ...] = tuple(
+            prop.name for prop in cim_class.properties.values()
+            if prop.qualifiers.get("Key") is not None and prop.qualifiers["Key"].value)
+
+    @classmethod
+    def for_class(cls, schema, namespace: str, classname: str) -> "InstanceFactory":
+        return cls(schema.get_class(namespace, classname), namespace)
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._decls
+
+    def _typed(self, decl: pywbem.CIMProperty, value):
+        if value is None:
+            return None
+        if decl.type == "reference":
+            if not isinstance(value, CIMInstanceName):
+                raise TypeError(f"{self.classname}.{decl.name} needs a CIMInstanceName")
+            return value
+        if decl.embedded_object:
+            return value
+        if decl.is_array:
+            return [pywbem.cimvalue(v, decl.type) for v in value]
+        return pywbem.cimvalue(value, decl.type)
+
+    def path(self, keys: Mapping[str, Any]) -> CIMInstanceName:
+        """The path of the instance whose key values are in `keys` (names in any case)."""
+        lookup = {k.lower(): v for k, v in keys.items()}
+        bindings = {}
+        for name in self.key_names:
+            if name.lower() not in lookup:
+                raise ValueError(f"{self.classname}: key {name} missing")
+            bindings[name] = self._typed(self._decls[name.lower()], lookup[name.lower()])
+        return CIMInstanceName(self.classname, keybindings=bindings, namespace=self.namespace)
+
+    def make(self, values: Mapping[str, Any], ctx: Context | None = None,
+             *, skip_absent: bool = False) -> CIMInstance:
+        """An instance with the given property values and its path from the key values.
+        With `ctx`, non-key properties the client did not ask for are left out.
+        Unknown property names raise ValueError (a provider bug, never client input) unless
+        `skip_absent` (for values a MOF variant may lack)."""
+        inst = CIMInstance(self.classname)
+        props = inst.properties
+        key_lower = {k.lower() for k in self.key_names}
+        for name, value in values.items():
+            decl = self._decls.get(name.lower())
+            if decl is None:
+                if skip_absent:
+                    continue
+                raise ValueError(f"{self.classname} has no property {name}")
+            if ctx is not None and name.lower() not in key_lower and not ctx.wants(name):
+                continue
+            props[decl.name] = pywbem.CIMProperty(
+                decl.name, self._typed(decl, value), type=decl.type,
+                is_array=decl.is_array, reference_class=decl.reference_class,
+                embedded_object=decl.embedded_object)
+        inst.path = self.path(values)
+        return inst
+
+
+def method_result(value, return_type: str, out_params: Iterable = ()) -> MethodResult:
+    """Helper for method handlers: a MethodResult with `value` typed as `return_type`."""
+    typed = None if value is None else pywbem.cimvalue(value, return_type)
+    return MethodResult(typed, return_type, list(out_params))
+

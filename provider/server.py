@@ -1,0 +1,203 @@
+"""Wiring of `vmprovider serve`: state folder, first-start admin, certificate, schema,
+providers and Dispatcher, the worker pool, and the HTTPS (and optional HTTP) listeners.
+
+`CIMServer.prepare()` does the blocking start-up work before the reactor runs; `listen()`
+runs on the reactor and returns the listening ports.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.clock import SystemClock
+from provider import tls
+from provider.audit import AuditLog
+from provider.auth import Authenticator, FailureThrottle, PamSettings, UserFile
+from provider.http.channel import CIMSite
+from provider.http.cimom import CIMOMResource, RootResource
+from provider.http.pipeline import Pipeline
+from provider.settings import Settings
+
+log = logging.getLogger("vmprovider.server")
+
+# The provider families served, one module each with `install(registry, env)`
+# (provider/providers/base.py); the VM families join this list when they land.
+PROVIDER_FAMILIES = ("provider.providers.interop",)
+
+
+class StartupError(Exception):
+    """The server cannot start; the text says why, in one line."""
+
+
+@dataclass
+class StartupInfo:
+    cert_path: Path
+    key_path: Path
+    cert_created: bool
+    fingerprint: str
+    admin_password: str | None       # set only on the very first start
+
+
+def product_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("vmprovider")
+    except Exception:
+        return "0"
+
+
+def build_dispatcher(settings: Settings, clock, agent=None):
+    """Schema (S4) + provider families (S3) + Dispatcher (S3)."""
+    from provider.operations import Dispatcher
+    from provider.providers.registry import ProviderEnvironment, ProviderRegistry
+    from provider.schema import Schema
+
+    schema = Schema.load()
+    registry = ProviderRegistry(schema)
+    env = ProviderEnvironment(schema=schema, host_name=socket.getfqdn(), clock=clock,
+                              state_dir=Path(settings.state_dir), agent=agent,
+                              version=product_version(),
+                              options={"port": settings.port, "http_port": settings.http_port})
+    for module_name in PROVIDER_FAMILIES:
+        importlib.import_module(module_name).install(registry, env)
+    return Dispatcher(schema, registry, clock=clock, host_name=env.host_name)
+
+
+class CIMServer:
+    def __init__(self, settings: Settings, *, dispatcher=None, codec=None, clock=None,
+                 reactor=None, agent=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.reactor = reactor
+        self.dispatcher = dispatcher
+        self.codec = codec
+        self.agent = agent
+        self.pool = None
+        self.audit: AuditLog | None = None
+        self.ports: list = []
+        self.info: StartupInfo | None = None
+        self._context = None
+
+    # -- before the reactor runs (blocking is fine) -----------------------------------------
+    def prepare(self) -> StartupInfo:
+        s = self.settings
+        if s.backend == "libvirt":
+            raise StartupError("the libvirt backend is not available yet; use --backend ivm")
+        state = Path(s.state_dir)
+        try:
+            state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise StartupError(f"cannot create state folder {state}: {e.strerror}") from None
+        if not os.access(state, os.W_OK):
+            raise StartupError(f"state folder {state} is not writable")
+        users = UserFile(state)
+        admin_password = users.bootstrap_admin()
+        try:
+            cert, key, created = tls.ensure_certificate(s.certs_path, s.cert, s.key)
+            certs, _key = tls.load_pair(cert, key)
+            cert_map = tls.ClientCertMap.load(s.client_map_file) if s.client_map_file else None
+            self._context = tls.context_factory(cert, key, trust_dir=s.client_trust_dir,
+                                                require_client_cert=s.client_cert_required)
+        except tls.TLSConfigError as e:
+            raise StartupError(str(e)) from None
+        self.cert_map = cert_map
+        if self.dispatcher is None:
+            try:
+                self.dispatcher = build_dispatcher(s, self.clock, self.agent)
+            except Exception as e:   # a schema or provider that cannot load: one line, no start
+                log.exception("cannot build the CIM dispatcher")
+                raise StartupError(f"cannot load the CIM schema and providers: {e}") from None
+        self.audit = AuditLog(state, self.clock)
+        pam = PamSettings(s.pam_service, s.pam_default_role) if s.pam_service else None
+        self.authenticator = Authenticator(users, self.clock, pam=pam,
+                                           cache_ttl=s.credential_cache_seconds)
+        self.throttle = FailureThrottle(self.clock, free_failures=s.failed_login_free,
+                                        base_delay=s.failed_login_delay,
+                                        max_delay=s.failed_login_max_delay)
+        self.info = StartupInfo(cert, key, created, tls.fingerprint(certs[0]), admin_password)
+        return self.info
+
+    # -- on the reactor ---------------------------------------------------------------------
+    def listen(self) -> list:
+        from twisted.internet import endpoints
+        from twisted.python.threadpool import ThreadPool
+
+        s = self.settings
+        self.pool = ThreadPool(minthreads=s.workers, maxthreads=s.workers,
+                               name="vmprovider-worker")
+        self.pool.start()
+        self.reactor.addSystemEventTrigger("during", "shutdown", self.stop)
+        pipeline = Pipeline(self.dispatcher, self.audit, codec=self.codec,
+                            max_request_bytes=s.max_request_bytes)
+        cimom = CIMOMResource(pipeline=pipeline, authenticator=self.authenticator,
+                              throttle=self.throttle, pool=self.pool, reactor=self.reactor,
+                              realm=s.realm, cert_map=self.cert_map)
+        site = CIMSite(RootResource(cimom), max_request_bytes=s.max_request_bytes,
+                       idle_timeout=s.idle_timeout, reactor=self.reactor)
+        self.ports = []
+        self.ports.append(self._listen(
+            lambda iface: endpoints.SSL4ServerEndpoint(self.reactor, s.port, self._context,
+                                                       backlog=128, interface=iface), site))
+        if s.http_port is not None:
+            self.ports.append(self._listen(
+                lambda iface: endpoints.TCP4ServerEndpoint(self.reactor, s.http_port,
+                                                           backlog=128, interface=iface), site))
+        return self.ports
+
+    def _listen(self, make_endpoint, site):
+        """Listen synchronously (endpoints of the default reactor resolve at once)."""
+        from twisted.internet.error import CannotListenError
+
+        interfaces = [self.settings.bind] if self.settings.bind else ["::", "0.0.0.0"]
+        last = None
+        for iface in interfaces:
+            result = []
+            d = make_endpoint(iface).listen(site)
+            d.addBoth(result.append)
+            if not result:
+                raise StartupError("listening did not complete")
+            value = result[0]
+            if hasattr(value, "getHost"):
+                return value
+            last = value.value if hasattr(value, "value") else value
+            if not isinstance(last, CannotListenError):
+                raise StartupError(f"cannot listen: {last}")
+        raise StartupError(f"cannot listen on port {getattr(last, 'port', '?')}: "
+                           f"{getattr(last, 'socketError', last)}")
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+            self.pool = None
+        if self.audit is not None:
+            self.audit.close()
+
+    # -- what the operator sees -------------------------------------------------------------
+    def url_host(self) -> str:
+        bind = self.settings.bind
+        if bind in ("", "::", "0.0.0.0"):
+            return socket.getfqdn() or "localhost"
+        return f"[{bind}]" if ":" in bind else bind
+
+    def banner(self) -> list[str]:
+        https_port = self.ports[0].getHost().port
+        host = self.url_host()
+        url = f"https://{host}:{https_port}"
+        lines = [f"vmprovider CIM server: {url}/cimom"]
+        if len(self.ports) > 1:
+            lines.append(f"plain HTTP (no TLS!): http://{host}:{self.ports[1].getHost().port}")
+        lines.append(f"certificate {self.info.cert_path}")
+        lines.append(f"certificate SHA-256 fingerprint {self.info.fingerprint}")
+        if self.info.admin_password is not None:
+            lines.append(f"created user admin with password {self.info.admin_password} "
+                         f"(stored in {Path(self.settings.state_dir) / 'admin-password'}, "
+                         "mode 0600; shown only this once)")
+        lines.append(f"connect: pywbemcli -s {url} -u admin --ca-certs {self.info.cert_path} "
+                     "server info")
+        return lines
