@@ -105,6 +105,22 @@ def identity(name: str, host=None) -> str:
     return f"name:{name}"
 
 
+_IDENTITY_CACHE: dict[str, str] = {}
+_IDENTITY_HOST: list = [None]
+_IDENTITY_CACHE_MAX = 100_000
+
+
+def _cached_identity(name: str, host) -> str:
+    """`identity`, remembered per host object (host facts are immutable)."""
+    if _IDENTITY_HOST[0] is not host or len(_IDENTITY_CACHE) > _IDENTITY_CACHE_MAX:
+        _IDENTITY_CACHE.clear()
+        _IDENTITY_HOST[0] = host
+    ident = _IDENTITY_CACHE.get(name)
+    if ident is None:
+        ident = _IDENTITY_CACHE[name] = identity(name, host)
+    return ident
+
+
 def implied(name: str, host=None) -> set[str]:
     """Every device `name` occupies: itself, plus the disk under a slice, the disks of an
     LV's volume group, and the device holding a file's file system (as the host describes
@@ -236,12 +252,13 @@ def exists_on_host(name: str, host=None, vswitches=None) -> bool | None:
         if vswitches is None:
             return None
         return vswitches.exists(name)
-    ident = identity(name, host)
+    ident = _cached_identity(name, host)
     if ident.startswith(("disk:", "wwid:", "lv:")) and host is not None:
         for attr in ("disks", "logical_volumes"):
             for item in _host_items(host, attr):
-                for p in _item_paths(item):
-                    if identity(p, host) == ident:
+                paths = _item_paths(item) + list(getattr(item, "partitions", None) or ())
+                for p in paths:
+                    if _cached_identity(p, host) == ident:
                         return True
         return os.path.exists(name)
     return os.path.exists(name)
@@ -285,11 +302,92 @@ def parse_line(kind: str, line: str, where: str = DB_PATH) -> DeviceEntry:
     return DeviceEntry(kind, name, attrs, deps, wwid or WWID_NULL)
 
 
+class _Raw:
+    """An entry line not parsed yet: a change parses only the entries it touches, so its
+    cost does not grow with the number of guests on the host."""
+
+    __slots__ = ("kind", "line", "where", "_name")
+
+    def __init__(self, kind: str, line: str, where: str):
+        self.kind, self.line, self.where, self._name = kind, line, where, None
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self.line.split(":", 1)[0]
+        return self._name
+
+
 class DeviceDatabase:
     """The whole database: load it, change it, save it within one store transaction."""
 
     def __init__(self, entries: Iterable[DeviceEntry] = ()):
-        self._entries: list[DeviceEntry] = list(entries)
+        self._entries: list[DeviceEntry | _Raw] = list(entries)
+        # Per-kind lookup by name and by device identity, built on first use, so a change
+        # costs the same with 1000 guests as with 10. Renames and removals drop it.
+        self._index: dict[str, dict] = {}
+        self._index_host = None
+
+    def _changed(self) -> None:
+        self._index = {}
+
+    def _keys(self, item, host) -> list:
+        if isinstance(item, _Raw):
+            names = [item.name]
+        else:
+            names = [item.name] + ([item.attrs["ALIAS"]] if "ALIAS" in item.attrs else [])
+        return names + ["\0" + _cached_identity(n, host) for n in names]
+
+    def _lookup(self, kind: str, host) -> dict:
+        if self._index_host is not host:
+            self._index, self._index_host = {}, host
+        idx = self._index.get(kind)
+        if idx is None:
+            idx = self._index[kind] = {}
+            for i, item in enumerate(self._entries):
+                if item.kind != kind:
+                    continue
+                if isinstance(item, _Raw) and "ALIAS=" in item.line:
+                    item = self._parse_at(i)
+                for key in self._keys(item, host):
+                    idx.setdefault(key, item)
+        return idx
+
+    def _parse_at(self, i: int) -> DeviceEntry:
+        item = self._entries[i]
+        if isinstance(item, _Raw):
+            entry = parse_line(item.kind, item.line, item.where)
+            self._entries[i] = entry
+            idx = self._index.get(item.kind)
+            if idx is not None:
+                for key, value in list(idx.items()):
+                    if value is item:
+                        idx[key] = entry
+            return entry
+        return item
+
+    def _parsed(self, item) -> DeviceEntry:
+        return self._parse_at(self._entries.index(item)) if isinstance(item, _Raw) else item
+
+    def _append(self, e: DeviceEntry) -> None:
+        self._entries.append(e)
+        idx = self._index.get(e.kind)
+        if idx is not None:
+            for key in self._keys(e, self._index_host):
+                idx.setdefault(key, e)
+
+    def _containing(self, text: str, kind: str | None = None) -> list[DeviceEntry]:
+        """The entries (of `kind`) whose line may mention `text`, parsed."""
+        out = []
+        for i, item in enumerate(self._entries):
+            if kind is not None and item.kind != kind:
+                continue
+            if isinstance(item, _Raw):
+                if text not in item.line:
+                    continue
+                item = self._parse_at(i)
+            out.append(item)
+        return out
 
     # --- persistence -------------------------------------------------------------------
 
@@ -303,7 +401,9 @@ class DeviceDatabase:
 
     @classmethod
     def from_text(cls, text: str) -> "DeviceDatabase":
-        entries = []
+        """Read the file. Lines are parsed when first used; a malformed one is reported then,
+        with its file and line."""
+        entries: list = []
         kind = None
         by_title = {v: k for k, v in _SECTIONS.items()}
         for n, raw in enumerate(text.splitlines(), 1):
@@ -315,21 +415,25 @@ class DeviceDatabase:
                 continue
             if kind is None:
                 raise AgentError(f"{DB_PATH}:{n}: entry outside a section", "failed")
-            entries.append(parse_line(kind, line, f"{DB_PATH}:{n}"))
+            if line.count(":") != 3:
+                parse_line(kind, line, f"{DB_PATH}:{n}")      # raises, naming the line
+            entries.append(_Raw(kind, line, f"{DB_PATH}:{n}"))
         return cls(entries)
 
     def to_text(self) -> str:
         out = [_HEADER]
         for kind in ("rdev", "gdev", "server"):
             out.append("\n" + _SECTIONS[kind] + "\n")
-            for e in self.entries(kind):
-                out.append(e.line() + "\n")
+            for item in self._entries:
+                if item.kind == kind:
+                    out.append((item.line if isinstance(item, _Raw) else item.line()) + "\n")
         return "".join(out)
 
     # --- lookup ------------------------------------------------------------------------
 
     def entries(self, kind: str | None = None) -> list[DeviceEntry]:
-        return [e for e in self._entries if kind in (None, "all", e.kind)]
+        return [self._parse_at(i) for i, item in enumerate(self._entries)
+                if kind in (None, "all", item.kind)]
 
     def find(self, kind: str, name: str, host=None) -> DeviceEntry | None:
         """The entry of `kind` for `name`, matching aliases of one device."""
@@ -338,15 +442,11 @@ class DeviceDatabase:
                 if e.name == name:
                     return e
             return None
-        ident = identity(name, host)
-        for e in self.entries(kind):
-            if e.name == name:
-                return e
-        for e in self.entries(kind):
-            names = [e.name] + ([e.attrs["ALIAS"]] if "ALIAS" in e.attrs else [])
-            if any(identity(n, host) == ident for n in names):
-                return e
-        return None
+        idx = self._lookup(kind, host)
+        found = idx.get(name)
+        if found is None:
+            found = idx.get("\0" + _cached_identity(name, host))
+        return None if found is None else self._parsed(found)
 
     def restriction(self, name: str, host=None) -> DeviceEntry | None:
         """The rdev entry that forbids `name` to guests, if any."""
@@ -377,7 +477,7 @@ class DeviceDatabase:
         return e.guests() if e is not None else []
 
     def dependents_of(self, guest: str) -> list[DeviceEntry]:
-        return [e for e in self._entries if guest in e.dependents]
+        return [e for e in self._containing(guest) if guest in e.dependents]
 
     # --- guest configuration hooks (called inside the guest commands' transactions) -----
 
@@ -414,30 +514,31 @@ class DeviceDatabase:
         if guest in entry.dependents:
             entry.dependents.remove(guest)
         if not entry.guests():
-            for e in self.entries("gdev"):
-                if entry.name in e.dependents:
-                    e.dependents.remove(entry.name)
+            self._drop_entity(entry.name)
+
+    def _drop_entity(self, name: str) -> None:
+        for e in self._containing(name, "gdev"):
+            if name in e.dependents:
+                e.dependents.remove(name)
 
     def release_guest(self, guest: str) -> None:
         """Guest removed: drop it from every entry, and the entities only it held."""
-        for e in self.entries("gdev"):
+        for e in self._containing(guest, "gdev"):
             if guest in e.dependents:
                 e.dependents.remove(guest)
                 if not e.guests():
-                    for other in self.entries("gdev"):
-                        if e.name in other.dependents:
-                            other.dependents.remove(e.name)
+                    self._drop_entity(e.name)
 
     def rename_dependent(self, old: str, new: str) -> None:
         """Guest renamed (`hpvmmodify -N`): dependencies follow the guest."""
-        for e in self._entries:
+        for e in self._containing(old):
             e.dependents = [new if d == old else d for d in e.dependents]
 
     def _gdev(self, name, resource, host, vswitches) -> DeviceEntry:
         entry = self.find("gdev", name, host)
         if entry is None:
             entry = DeviceEntry("gdev", name)
-            self._entries.append(entry)
+            self._append(entry)
             self._fill_system_attrs(entry, resource, host, vswitches)
         return entry
 
@@ -482,7 +583,7 @@ class DeviceDatabase:
 
     def refresh(self, host=None, vswitches=None) -> None:
         """Recompute EXIST (and WWIDs) from what the host has now."""
-        for e in self._entries:
+        for e in self.entries():
             self._fill_system_attrs(e, None, host, vswitches)
 
     # --- hpvmdevmgmt changes ------------------------------------------------------------
@@ -515,7 +616,7 @@ class DeviceDatabase:
         self._fill_system_attrs(entry, None, host, vswitches)
         if attr is not None:
             self._set_attr(entry, *attr)
-        self._entries.append(entry)
+        self._append(entry)
         return entry, warnings
 
     def modify(self, kind: str, name: str, attr: tuple[str, str], host=None,
@@ -535,7 +636,7 @@ class DeviceDatabase:
             entry = DeviceEntry("gdev", name)
             self._fill_system_attrs(entry, None, host, vswitches)
             self._set_attr(entry, *attr)
-            self._entries.append(entry)
+            self._append(entry)
             return entry
         self._set_attr(entry, *attr)
         return entry
@@ -550,6 +651,7 @@ class DeviceDatabase:
             raise AgentError(f"The entry '{entry.name}' has dependents: "
                              f"{', '.join(entry.dependents)}", "conflict")
         self._entries.remove(entry)
+        self._changed()
         return entry
 
     def delete_attr(self, kind: str, name: str, attr_name: str, host=None) -> DeviceEntry:
@@ -565,6 +667,7 @@ class DeviceDatabase:
             raise AgentError(f"The entry '{entry.name}' has no attribute {key}",
                              "not_found")
         del entry.attrs[key]
+        self._changed()
         if key == "SHARE":     # SHARE always has a value: deleting it restores the default
             entry.attrs["SHARE"] = "YES" if entry.attrs.get("DEVTYPE") == "SWITCH" else "NO"
         return entry
@@ -574,7 +677,7 @@ class DeviceDatabase:
         """`-d gdev:{all|name}:depend:dependent`: forget a dependency; guests unchanged."""
         _check_kind(kind)
         if name == "all":
-            hit = [e for e in self.entries(kind) if dependent in e.dependents]
+            hit = [e for e in self._containing(dependent, kind) if dependent in e.dependents]
         else:
             e = self.find(kind, name, host)
             if e is None:
@@ -614,9 +717,10 @@ class DeviceDatabase:
             raise AgentError("Replace a vswitch's NIC with hpvmnet: halt and "
                              "delete the vswitch, then create it again on the new NIC",
                              "invalid")
-        for e in self.entries("gdev"):                 # entities hung on the old device
+        for e in self._containing(entry.name, "gdev"):     # entities hung on the old device
             e.dependents = [new0 if d == entry.name else d for d in e.dependents]
         entry.name = new0
+        self._changed()
         entry.attrs.pop("DEVTYPE", None)
         entry.attrs.pop("ALIAS", None)
         if new1 is not None:
@@ -662,6 +766,7 @@ class DeviceDatabase:
         elif key == "ALIAS":
             check_entry_name(entry.kind, value)
         entry.attrs[key] = value
+        self._changed()
 
     # --- listing -----------------------------------------------------------------------
 

@@ -13,11 +13,12 @@ offsets instead of parsing the whole log.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from agent.errors import ConfigError
 
@@ -133,10 +134,25 @@ def _seq_at(f: BinaryIO, pos: int) -> int | None:
     return _line_seq(line)
 
 
-def read_events(path: str | os.PathLike, since_seq: int = 0, subject: str | None = None,
-                kind: str | None = None, limit: int | None = None) -> list[Event]:
-    """Events with seq > since_seq (optionally only one subject / kind), oldest first."""
+def _needles(field_name: str, wanted: str | Iterable[str] | None) -> tuple[set[str], list[bytes]]:
+    """The values asked for, and the byte strings a matching line must contain (a cheap test
+    before the full parse; the parsed value is still compared exactly)."""
+    if wanted is None:
+        return set(), []
+    values = {wanted} if isinstance(wanted, str) else set(wanted)
+    return values, [f'"{field_name}": {json.dumps(v, ensure_ascii=False)}'.encode("utf-8")
+                    for v in values]
+
+
+def read_events(path: str | os.PathLike, since_seq: int = 0,
+                subject: str | Iterable[str] | None = None,
+                kind: str | Iterable[str] | None = None,
+                limit: int | None = None) -> list[Event]:
+    """Events with seq > since_seq, oldest first; `subject` and `kind` keep only events whose
+    subject / kind is the one given (or one of several given)."""
     out: list[Event] = []
+    subjects, subject_needles = _needles("subject", subject)
+    kinds, kind_needles = _needles("kind", kind)
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -159,20 +175,59 @@ def read_events(path: str | os.PathLike, since_seq: int = 0, subject: str | None
             f.readline()
         else:
             f.seek(0)
-        for line in f:
-            if not line.endswith(b"\n"):
-                break           # a torn tail never exists after recovery; ignore defensively
+        start = f.tell()
+        if subject is not None or kind is not None:
+            lines = _matching_lines(f, start, size, subject_needles or kind_needles)
+        else:
+            lines = _all_lines(f, start)
+        for offset, line in lines:
             seq = _line_seq(line)
             if seq is None:
-                raise ConfigError(name, 0, f"unreadable event record at byte {f.tell() - len(line)}")
+                raise ConfigError(name, 0, f"unreadable event record at byte {offset}")
             if seq <= since_seq:
                 continue
-            event = Event.from_line(line, path=name)
-            if subject is not None and event.subject != subject:
+            if subject is not None and not any(n in line for n in subject_needles):
                 continue
-            if kind is not None and event.kind != kind:
+            if kind is not None and not any(n in line for n in kind_needles):
+                continue
+            event = Event.from_line(line, path=name)
+            if subject is not None and event.subject not in subjects:
+                continue
+            if kind is not None and event.kind not in kinds:
                 continue
             out.append(event)
             if limit is not None and len(out) >= limit:
                 break
     return out
+
+
+def _all_lines(f: BinaryIO, start: int) -> Iterator[tuple[int, bytes]]:
+    offset = start
+    for line in f:
+        if not line.endswith(b"\n"):
+            return              # a torn tail never exists after recovery; ignore defensively
+        yield offset, line
+        offset += len(line)
+
+
+def _matching_lines(f: BinaryIO, start: int, size: int,
+                    needles: list[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Only the lines containing one of `needles`, found by a byte search over the mapped
+    file instead of splitting every line: a guest's history in a long log stays cheap."""
+    if size <= start:
+        return
+    with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
+        begins: set[int] = set()
+        for needle in needles:
+            pos = mm.find(needle, start)
+            while pos != -1:
+                begins.add(mm.rfind(b"\n", start, pos) + 1 or start)
+                end = mm.find(b"\n", pos)
+                if end == -1:
+                    break
+                pos = mm.find(needle, end + 1)
+        for begin in sorted(begins):
+            end = mm.find(b"\n", begin)
+            if end == -1:
+                return          # torn tail, as above
+            yield begin, mm[begin:end + 1]

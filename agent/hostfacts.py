@@ -75,10 +75,9 @@ class FileSystem:
 
 @dataclass(frozen=True)
 class Timings:
-    efi_seconds: float = 5.0            # start -> On (EFI): firmware up (Booting meanwhile)
-    os_boot_seconds: float = 30.0       # On (EFI) -> On (OS) for a guest with an OS installed
-    stop_seconds: float = 10.0          # graceful stop: Stopping -> Off
-    reboot_seconds: float = 5.0         # reset until the guest is Booting again
+    efi_seconds: float = 2.0            # start -> On (EFI): firmware up (Booting meanwhile)
+    os_boot_seconds: float = 5.0        # On (EFI) -> On (OS) for a guest with an OS installed
+    stop_seconds: float = 3.0           # graceful stop: Stopping -> Off
     memory_mb_per_second: float = 256.0  # how fast dynamic memory moves (grow and shrink)
 
 

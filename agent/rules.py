@@ -193,15 +193,21 @@ class Environment:
     the vswitch table (agent.vswitch) and the device database (agent.devicedb). Built by
     `AgentCore.environment()`."""
 
-    def __init__(self, host, guests: list[Guest], running: dict[str, Guest], vswitches=None,
+    def __init__(self, host, guests, running: dict[str, Guest], vswitches=None,
                  devdb=None, host_macs=()):
         self.host = host
-        self.guests = guests
+        self._guests = guests          # a list, or a callable giving it when first needed
         self.running = running                       # uuid -> active configuration
         self.vswitches = vswitches
         self.devdb = devdb
         self.host_macs = {m.lower() for m in host_macs}
         self._overlap_cache: dict = {}
+
+    @property
+    def guests(self) -> list[Guest]:
+        if callable(self._guests):
+            self._guests = self._guests()
+        return self._guests
 
     def vswitch_status(self, name: str) -> str:
         """'up', 'down' or 'missing'."""
@@ -312,7 +318,7 @@ def _device_problems(guest: Guest, env: Environment, *, at_start: bool,
                      explicit: Explicit, errors: list[str]) -> list[str]:
     """Per-item problems. Conflicts over explicitly named resources go to `errors`."""
     out = []
-    others = env.others(guest, running_only=at_start)
+    others = env.others(guest, running_only=at_start) if guest.storage else []
     for s in guest.storage:
         loc = s.location
         if not loc:
@@ -340,9 +346,10 @@ def _device_problems(guest: Guest, env: Environment, *, at_start: bool,
                     out.append(_item(loc, text))
                 break
     mac_owner = {}
-    for other in (env.others(guest, running_only=False)):
-        for n in other.nics:
-            mac_owner.setdefault(n.mac, other)
+    if guest.nics:
+        for other in env.others(guest, running_only=False):
+            for n in other.nics:
+                mac_owner.setdefault(n.mac, other)
     running_ids = set(env.running)
     for n in guest.nics:
         status = env.vswitch_status(n.vswitch)

@@ -29,9 +29,10 @@ import pwd
 import shutil
 import stat
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from agent import events as _events
 from agent.clock import Clock, SystemClock
@@ -435,8 +436,8 @@ class Snapshot(_View):
         super().__init__(store)
         self.generation = store._read_generation()
 
-    def events(self, since_seq: int = 0, subject: str | None = None,
-               kind: str | None = None, limit: int | None = None) -> list[Event]:
+    def events(self, since_seq: int = 0, subject: str | Iterable[str] | None = None,
+               kind: str | Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
         return _events.read_events(os.path.join(self._root, EVENT_LOG), since_seq, subject,
                                    kind, limit)
 
@@ -706,7 +707,10 @@ class Store:
                 os.chmod(self._root_str, _ROOT_MODE)
             if not os.path.isdir(self._meta):
                 try:
-                    os.mkdir(self._meta, 0o700)
+                    # Readable like the rest (the root's own mode decides who gets in), so
+                    # readers an administrator lets in can take shared locks; the journal,
+                    # which may hold secrets, is 0600.
+                    os.mkdir(self._meta, 0o755)
                 except FileExistsError:     # another process or thread was first
                     pass
                 _fsync_dir(self._root_str)
@@ -717,7 +721,7 @@ class Store:
     # -- locking
     def _open_lock(self) -> int:
         try:
-            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except PermissionError:
             try:    # a reader without write access may still take a shared lock
                 return os.open(self._lock_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -726,21 +730,37 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{self._lock_path}: cannot open lock: {exc.strerror}") from None
 
+    def _flock(self, fd: int, op: int, deadline: float | None) -> None:
+        if deadline is None:
+            fcntl.flock(fd, op)
+            return
+        # Waiting for another process is real time, not model time: poll until the deadline.
+        while True:
+            try:
+                fcntl.flock(fd, op | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"{self._root_str}: the store is busy (another command "
+                                     "holds its lock); try again") from None
+                time.sleep(0.005)
+
     @contextmanager
-    def _lock(self, *, exclusive: bool) -> Iterator[None]:
+    def _lock(self, *, exclusive: bool, timeout: float | None = None) -> Iterator[None]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         fd = self._open_lock()
         try:
             if exclusive:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._flock(fd, fcntl.LOCK_EX, deadline)
                 if os.path.lexists(self._journal) or os.path.lexists(self._journal_tmp):
                     self._recover()
             else:
                 while True:
-                    fcntl.flock(fd, fcntl.LOCK_SH)
+                    self._flock(fd, fcntl.LOCK_SH, deadline)
                     if not (os.path.lexists(self._journal) or os.path.lexists(self._journal_tmp)):
                         break
                     fcntl.flock(fd, fcntl.LOCK_UN)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    self._flock(fd, fcntl.LOCK_EX, deadline)
                     self._recover()
                     fcntl.flock(fd, fcntl.LOCK_UN)
             yield
@@ -829,14 +849,16 @@ class Store:
 
     # -- public API
     @contextmanager
-    def transaction(self, actor: str | None = None) -> Iterator[Transaction]:
+    def transaction(self, actor: str | None = None, *,
+                    timeout: float | None = None) -> Iterator[Transaction]:
         """Exclusive access; everything staged commits atomically when the block ends without
-        an exception, and nothing does otherwise."""
+        an exception, and nothing does otherwise. `timeout` (seconds) bounds the wait for the
+        lock (StoreError when it runs out); None waits as long as it takes."""
         held = _held()
         if held.get(self._key):
             raise StoreError("a transaction cannot start while this thread holds the store "
                              "(nested transaction or transaction inside a snapshot)")
-        with self._lock(exclusive=True):
+        with self._lock(exclusive=True, timeout=timeout):
             txn = Transaction(self, actor or self.actor)
             held[self._key] = 1
             try:
@@ -847,8 +869,8 @@ class Store:
                 held.pop(self._key, None)
 
     @contextmanager
-    def snapshot(self) -> Iterator[Snapshot]:
-        """A consistent view of the committed state (shared lock)."""
+    def snapshot(self, *, timeout: float | None = None) -> Iterator[Snapshot]:
+        """A consistent view of the committed state (shared lock; `timeout` as above)."""
         held = _held()
         depth = held.get(self._key, 0)
         if depth:
@@ -860,7 +882,7 @@ class Store:
             finally:
                 held[self._key] = depth
             return
-        with self._lock(exclusive=False):
+        with self._lock(exclusive=False, timeout=timeout):
             held[self._key] = 1
             try:
                 yield Snapshot(self)
@@ -872,8 +894,8 @@ class Store:
         with self.snapshot() as snap:
             return snap.read(rel)
 
-    def events(self, since_seq: int = 0, subject: str | None = None,
-               kind: str | None = None, limit: int | None = None) -> list[Event]:
+    def events(self, since_seq: int = 0, subject: str | Iterable[str] | None = None,
+               kind: str | Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
         """Committed events with seq > since_seq, oldest first."""
         with self.snapshot() as snap:
             return snap.events(since_seq, subject, kind, limit)

@@ -6,7 +6,6 @@ runs on the reactor and returns the listening ports.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -23,10 +22,6 @@ from provider.http.pipeline import Pipeline
 from provider.settings import Settings
 
 log = logging.getLogger("vmprovider.server")
-
-# The provider families served, one module each with `install(registry, env)`
-# (provider/providers/base.py); the VM families join this list when they land.
-PROVIDER_FAMILIES = ("provider.providers.interop",)
 
 
 class StartupError(Exception):
@@ -53,7 +48,7 @@ def product_version() -> str:
 def build_dispatcher(settings: Settings, clock, agent=None):
     """Schema (S4) + provider families (S3) + Dispatcher (S3)."""
     from provider.operations import Dispatcher
-    from provider.providers.registry import ProviderEnvironment, ProviderRegistry
+    from provider.providers import ProviderEnvironment, ProviderRegistry, install_all
     from provider.schema import Schema
 
     schema = Schema.load()
@@ -62,8 +57,7 @@ def build_dispatcher(settings: Settings, clock, agent=None):
                               state_dir=Path(settings.state_dir), agent=agent,
                               version=product_version(),
                               options={"port": settings.port, "http_port": settings.http_port})
-    for module_name in PROVIDER_FAMILIES:
-        importlib.import_module(module_name).install(registry, env)
+    install_all(registry, env)       # every family in provider.providers.FAMILIES
     return Dispatcher(schema, registry, clock=clock, host_name=env.host_name)
 
 

@@ -14,14 +14,15 @@ from provider.cimxml import (check_headers_match, parse_request, serialize_error
 
 
 class Loopback:
-    def __init__(self, monkeypatch, handler, namespace="root/cimv2"):
+    def __init__(self, monkeypatch, handler, namespace="root/cimv2", use_pull_operations=False):
         self.handler = handler
         self.requests = []     # the CIMRequests our parser produced
         self.bodies = []       # the raw request bodies pywbem sent
         self.responses = []    # the bytes our serializer produced
         monkeypatch.setattr(cim_operations, "wbem_request", self._wbem_request)
         self.conn = pywbem.WBEMConnection("http://loopback.invalid", ("u", "p"),
-                                          default_namespace=namespace)
+                                          default_namespace=namespace,
+                                          use_pull_operations=use_pull_operations)
 
     def _wbem_request(self, conn, req_data, cimxml_headers, target_type="server"):
         body = b'<?xml version="1.0" encoding="utf-8" ?>\n' + req_data.encode("utf-8")

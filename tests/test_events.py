@@ -103,6 +103,8 @@ def test_since_search_matches_a_linear_scan(tmp_path_factory, count, since, pad)
     got = [e.seq for e in read_events(path, since_seq=since)]
     assert got == list(range(since + 1, count + 1))
     assert events.last_seq(path) == count
+    by_subject = [e.seq for e in read_events(path, since_seq=since, subject=("s3", "s5"))]
+    assert by_subject == [q for q in range(since + 1, count + 1) if q % 7 in (3, 5)]
 
 
 def test_since_search_reads_a_small_part_of_a_big_log(tmp_path, monkeypatch):
@@ -135,3 +137,16 @@ def test_unreadable_record_is_reported(tmp_path):
         f.write(b"not json\n")
     with pytest.raises(ConfigError, match="unreadable event record"):
         read_events(path)
+
+
+def test_filters_take_several_values_and_match_exactly(store):
+    with store.transaction() as txn:
+        txn.event("guest.create", "g1", note='"subject": "g2"')     # a decoy in the detail
+        txn.event("guest.modify", "g2")
+        txn.event("guest.start", "g3", name="ü")
+        txn.event("guest.modify", "g1")
+    assert [e.seq for e in store.events(subject="g2")] == [2]
+    assert [e.seq for e in store.events(subject={"g1", "g3"})] == [1, 3, 4]
+    assert [e.seq for e in store.events(kind=("guest.create", "guest.modify"))] == [1, 2, 4]
+    assert [e.seq for e in store.events(subject="g1", kind="guest.modify")] == [4]
+    assert store.events(subject="ü") == [] and store.events(kind="guest") == []

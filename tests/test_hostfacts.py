@@ -112,7 +112,7 @@ def test_edits_round_trip(tmp_path):
     host = load_host(state)
     edited = replace(host, cpus=8, cpu_mhz=1400, memory_mb=32768,
                      timings=Timings(efi_seconds=1, os_boot_seconds=2, stop_seconds=3,
-                                     reboot_seconds=4, memory_mb_per_second=512),
+                                     memory_mb_per_second=512),
                      disks=host.disks + (HostDisk("/dev/rdsk/c9t0d0", 1024, wwid="0x6005"),),
                      logical_volumes=host.logical_volumes + (
                          LogicalVolume("/dev/vgtest/rdata", 512, "vgtest",
@@ -141,7 +141,7 @@ def _line_of(text, needle, nth=0):
     (lambda t: t.replace('mac = "aa:bb:cc:00:00:02"', 'mac = "zz"'), "nics[1].mac", 'mac = "zz"'),
     (lambda t: t.replace('mac = "aa:bb:cc:00:00:02"', 'mac = "0xAABBCC000001"'), "nics[1].mac",
      'mac = "0xAABBCC000001"'),
-    (lambda t: t.replace("stop_seconds = 10.0", "stop_seconds = -1"), "timings.stop_seconds",
+    (lambda t: t.replace("stop_seconds = 3.0", "stop_seconds = -1"), "timings.stop_seconds",
      "stop_seconds"),
     (lambda t: t.replace('"/dev/rdsk/c4t2d0",\n]', '"/dev/rdsk/c99t0d0",\n]', 1),
      "logical_volumes[3].disks", "c99t0d0"),

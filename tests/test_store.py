@@ -104,7 +104,7 @@ def test_modes_are_exact_whatever_the_umask(tmp_path):
     assert stat.S_IMODE(os.stat(store.root).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(store.root / "secret").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(store.root / "config").st_mode) == 0o644
-    assert stat.S_IMODE(os.stat(store.root / ".store/lock").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(store.root / ".store/lock").st_mode) == 0o644
 
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../x", "a/../../x", "", ".store/generation",
@@ -445,3 +445,84 @@ def test_a_deleted_link_hides_what_it_pointed_to(store):
         txn.symlink("guests/new", "../uuids/u1")
         assert txn.read("guests/new/vmm_config.current") == b"cfg"
         assert txn.listdir("guests") == ["new"]
+
+
+def _read_as_nobody(root: Path) -> list[str]:
+    """Fork, drop to user nobody, and report what the store lets that user do."""
+    import _strptime  # noqa: F401  (nobody cannot import from root's interpreter after the fork)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                # the child: never returns into pytest
+        out = []
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            s = Store(root)
+            out.append(f"{s.read('config').decode()} {len(s.events())}")
+            try:
+                with s.transaction() as txn:
+                    txn.write("config", b"hijack")
+                out.append("written")
+            except (StoreError, PermissionError):
+                out.append("refused")
+            try:
+                s.read("secret")
+                out.append("secret read")
+            except PermissionError:
+                out.append("secret hidden")
+        except BaseException as exc:            # report, never raise in the forked child
+            out.append(f"error {exc!r}")
+        os.write(wfd, "\n".join(out).encode())
+        os._exit(0)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as r:
+        data = r.read().decode()
+    os.waitpid(pid, 0)
+    return data.split("\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_reader_let_in_by_the_administrator_can_read_but_not_write(tmp_path):
+    base = Path("/tmp") / f"vmp-store-reader-{os.getpid()}"
+    base.mkdir(mode=0o755)
+    try:
+        store = Store(base / "state")
+        with store.transaction() as txn:
+            txn.write("config", b"cfg")
+            txn.write("secret", b"pw", mode=0o600)
+            txn.event("guest.create", "u1")
+        assert _read_as_nobody(store.root)[0].startswith("error")   # 0700: nobody gets in
+        os.chmod(store.root, 0o755)             # what an administrator would do (or 0750+group)
+        assert _read_as_nobody(store.root) == ["cfg 1", "refused", "secret hidden"]
+        assert store.read("config") == b"cfg"
+    finally:
+        import shutil
+        shutil.rmtree(base)
+
+
+def test_waiting_for_the_lock_can_be_bounded(store):
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with store.transaction() as txn:
+            txn.write("a", b"1")
+            holding.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    holding.wait(10)
+    try:
+        with pytest.raises(StoreError, match="busy"):
+            with store.snapshot(timeout=0.05):
+                pass
+        with pytest.raises(StoreError, match="busy"):
+            with store.transaction(timeout=0.05) as txn:
+                txn.write("b", b"2")
+    finally:
+        release.set()
+        t.join()
+    with store.transaction(timeout=5) as txn:
+        txn.write("b", b"2")
+    assert (store.read("a"), store.read("b")) == (b"1", b"2")

@@ -81,6 +81,8 @@ class _GuestCache:
         self.records: dict[str, GuestRecord] = {}
         self.keys: dict[str, tuple] = {}
         self._links: dict[str, str] | None = None     # name -> uuid (from guests/), lazily
+        self._index: dict | None = None               # derived lookups, rebuilt per generation
+        self.seq: int | None = None                   # event log position of the last refresh
 
     def _key(self, uuid: str) -> tuple:
         base = os.path.join(str(self.core.store.root), UUIDS, uuid)
@@ -91,15 +93,23 @@ class _GuestCache:
         if store.generation() == self.generation:
             return
         with store.snapshot() as snap:
+            # Guests named by the events since our last look are read again whatever their
+            # file stats say (a coarse mtime cannot hide a change); the rest by stats.
+            last = snap.last_seq()
+            changed = set()
+            if self.seq is not None and last > self.seq:
+                changed = {e.subject for e in snap.events(since_seq=self.seq)}
+            self.seq = last
             records, keys = {}, {}
             for uuid in snap.listdir(UUIDS):
                 key = self._key(uuid)
-                if self.keys.get(uuid) == key and uuid in self.records:
+                if uuid not in changed and self.keys.get(uuid) == key and uuid in self.records:
                     records[uuid], keys[uuid] = self.records[uuid], key
                     continue
                 records[uuid] = _load_record(snap, uuid)
                 keys[uuid] = key
             self.records, self.keys, self._links = records, keys, None
+            self._index = None
             self.generation = snap.generation
 
     def note_commit(self, before: int, after: int | None, touched) -> None:
@@ -118,7 +128,30 @@ class _GuestCache:
                     self.records.pop(uuid, None)
                     self.keys.pop(uuid, None)
             self._links = None
+            self._index = None
             self.generation = after
+            self.seq = snap.last_seq()
+
+    def index(self) -> dict:
+        """name -> uuids, VM number -> uuid, and the records in VM number order."""
+        if self._index is None:
+            names: dict[str, set] = {}
+            numbers: dict[int, str] = {}
+            order = []
+            for uuid, rec in self.records.items():
+                for g in (rec.current, rec.next):
+                    if g is not None:
+                        names.setdefault(g.name, set()).add(uuid)
+                        numbers[g.vm_number] = uuid
+                if rec.current is not None:
+                    order.append(((rec.next or rec.current).vm_number, uuid))
+            order.sort()
+            self._index = {"names": names, "numbers": numbers,
+                           "order": [self.records[u] for _, u in order],
+                           # only a guest that was ever started can be running
+                           "started": [r for r in self.records.values()
+                                       if r.runtime_text is not None and r.current is not None]}
+        return self._index
 
     def links(self) -> dict[str, str]:
         if self._links is None:
@@ -234,9 +267,8 @@ class AgentCore:
 
     def guests(self) -> list[Guest]:
         """Every valid guest, by VM number."""
-        out = [g for g in (self._view(r) for r in self._records().values()) if g is not None]
-        out.sort(key=lambda g: g.vm_number)
-        return out
+        self._cache.refresh()
+        return [g for g in (self._view(r) for r in self._cache.index()["order"]) if g is not None]
 
     def invalid_guests(self) -> list[InvalidGuest]:
         """Guests whose configuration cannot be read, named by their guests/<name> link."""
@@ -252,8 +284,13 @@ class AgentCore:
         """The guest named `name` (-P) or numbered `number` (-p); AgentError 'not_found'."""
         if (name is None) == (number is None):
             raise AgentError("Specify the guest by name (-P) or by number (-p).", "invalid")
-        for g in self.guests():
-            if (name is not None and g.name == name) or (number is not None and g.vm_number == number):
+        self._cache.refresh()
+        idx = self._cache.index()
+        uuids = idx["names"].get(name, ()) if name is not None else \
+            [idx["numbers"][number]] if number in idx["numbers"] else []
+        for uuid in uuids:
+            g = self._view(self._cache.records[uuid])
+            if g is not None and (g.name == name if name is not None else g.vm_number == number):
                 return g
         if name is not None:
             for inv in self.invalid_guests():
@@ -287,9 +324,10 @@ class AgentCore:
 
     def running_guests(self) -> dict[str, Guest]:
         """UUID -> active configuration of every guest that holds host resources now."""
+        self._cache.refresh()
         out = {}
-        for rec in self._records().values():
-            if rec.current is not None and self.driver.runtime_of(rec).state in ACTIVE_STATES:
+        for rec in self._cache.index()["started"]:
+            if self.driver.runtime_of(rec).state in ACTIVE_STATES:
                 out[rec.uuid] = self._view(rec)
         return out
 
@@ -325,7 +363,7 @@ class AgentCore:
                 return self.environment(snap)
         host_macs = [getattr(n, "mac", "").replace(":", "-")
                      for n in getattr(self.host, "nics", []) or []]
-        return Environment(self.host, self.guests(), self.running_guests(),
+        return Environment(self.host, self.guests, self.running_guests(),
                            vswitches=VswitchTable.load(reader),
                            devdb=DeviceDatabase.load(reader),
                            host_macs=[m for m in host_macs if m])

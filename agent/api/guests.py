@@ -144,12 +144,11 @@ class GuestOps:
         return self.driver.runtime_of(rec).state
 
     def _name_taken(self, name: str, besides: str | None = None) -> bool:
-        for rec in self._cache.records.values():
-            for g in (rec.current, rec.next):
-                if g is not None and g.name == name and rec.uuid != besides:
-                    return True
-        link = self._cache.links().get(name)
-        return link is not None and link != besides
+        """A valid guest has the name, or a guests/<name> link holds it (an Invalid guest)."""
+        if any(u != besides for u in self._cache.index()["names"].get(name, ())):
+            return True
+        target = self._txn.readlink(f"{GUESTS}/{name}") if self._txn else None
+        return target is not None and os.path.basename(target.rstrip("/")) != besides
 
     def _write_config(self, txn, uuid: str, which: str, guest: Guest) -> None:
         txn.write(f"{guest_dir(uuid)}/vmm_config.{which}", format_config(guest))
@@ -636,8 +635,9 @@ class GuestOps:
             db = DeviceDatabase.load(txn)
             db.release_guest(g.name)
             db.save(txn)
-            for name, target in self._cache.links().items():
-                if target == rec.uuid:
+            for name in {x.name for x in (rec.current, rec.next) if x is not None}:
+                target = txn.readlink(f"{GUESTS}/{name}")
+                if target is not None and os.path.basename(target.rstrip("/")) == rec.uuid:
                     txn.delete(f"{GUESTS}/{name}")
             txn.remove_tree(guest_dir(rec.uuid))
             if self.command:

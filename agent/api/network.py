@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 
 from agent.api.outcome import Outcome
-from agent.backends.base import ACTIVE_STATES
 from agent.devicedb import DeviceDatabase
 from agent.errors import AgentError
 from agent.vswitch import (MAX_PORTS, GuestPort, PortInfo, Vswitch, VswitchTable,
@@ -96,11 +95,15 @@ class VswitchOps:
     def select_vswitch(self, name: str | None = None, number: int | str | None = None) -> Vswitch:
         return self._vsw_vswitches().resolve(name, number)
 
-    def _vsw_guest_ports(self) -> list[GuestPort]:
+    def _vsw_guest_ports(self, only: set[str] | None = None) -> list[GuestPort]:
+        """The guests' vNICs (on the vswitches in `only`, when given) and whether each guest
+        runs; the runtime is asked only of guests with a vNIC there."""
+        running = set(self.running_guests())
         pairs = []
         for g in self.guests():
-            state = self.runtime(g).state
-            pairs.append((g, state in ACTIVE_STATES))
+            if only is not None and not any(n.vswitch in only for n in g.nics):
+                continue
+            pairs.append((g, g.uuid in running))
         return guest_ports(pairs)
 
     def allocate_vswitch_port(self, vswitch: str, requested: int | None = None, *,
@@ -115,7 +118,7 @@ class VswitchOps:
     def vswitch_port_holder(self, vswitch: str, port: int,
                             besides: str | None = None) -> str | None:
         """The running guest other than `besides` on that port (a start conflict)."""
-        return port_holder(vswitch, port, self._vsw_guest_ports(), besides)
+        return port_holder(vswitch, port, self._vsw_guest_ports({vswitch}), besides)
 
     def vswitch_nic_restricted(self, vswitch: str) -> bool:
         """True when the vswitch or its host NIC is a restricted device (rdev)."""
@@ -162,7 +165,7 @@ class VswitchOps:
         """`hpvmnet [-S|-s] -V`: every vswitch (or the selected one) with its vNICs and
         configured ports; counters when one is selected."""
         switches = self._vsw_selected(name, number)
-        nics = self._vsw_guest_ports()
+        nics = self._vsw_guest_ports({sw.name for sw in switches})
         out = []
         for sw in switches:
             vnics = [VnicInfo(gp.guest, hex_mac(gp.mac, upper=True),
@@ -179,7 +182,7 @@ class VswitchOps:
                       port: int | str = "all") -> PortReport:
         """`hpvmnet -S name -p {N|all}`: the configured ports, or one port."""
         sw = self._vsw_vswitches().resolve(name, number)
-        nics = self._vsw_guest_ports()
+        nics = self._vsw_guest_ports({sw.name})
         if str(port) == "all":
             return PortReport(sw.name, MAX_PORTS, port_table(sw, sw.name, nics), True)
         return PortReport(sw.name, MAX_PORTS, [port_info(sw, check_port(port), nics)], False)

@@ -150,6 +150,8 @@ class IvmDriver(Driver):
         return self.runtime_of(rec)
 
     def runtime_of(self, rec) -> GuestRuntime:
+        if rec.runtime_text is None:             # never started: Off, without parsing anything
+            return GuestRuntime(state=OFF, pending_next=rec.next is not None)
         memo = getattr(rec, "memo", {})
         if "facts" not in memo:
             memo["facts"] = RuntimeFacts.parse(rec.runtime_text)

@@ -24,7 +24,7 @@ import pywbem
 from lxml import etree
 from pywbem import (CIMClass, CIMClassName, CIMInstance, CIMInstanceName, CIMMethod,
                     CIMParameter, CIMProperty, CIMQualifier, CIMQualifierDeclaration,
-                    NocaseDict, Uint32)
+                    NocaseDict)
 
 from provider.messages import CIMRequest, RawParam
 from provider.cimxml.values import CIM_TYPES, format_value, parse_boolean, parse_number, \

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from lxml import etree
 from pywbem import (CIMClass, CIMClassName, CIMInstance, CIMInstanceName, CIMParameter,
-                    CIMProperty)
+                    CIMProperty, CIMQualifierDeclaration)
 
 from provider.cimxml.values import _FORMATTERS, format_value, keyvalue_types
 from provider.cimxml.values import format_value as _format_value
@@ -479,9 +479,15 @@ def _r_none(rsp, result, ns, host):
         raise TypeError("this operation returns nothing")
 
 
+def _expect(result, cls, op):
+    if not isinstance(result, cls):
+        raise TypeError(f"{op} returns a {cls.__name__}, got {type(result).__name__}")
+    return result
+
+
 def _r_class(rsp, result, ns, host):
     irv = _ireturn(rsp)
-    _add_class(irv, result)
+    _add_class(irv, _expect(result, CIMClass, "GetClass"))
 
 
 def _r_classes(rsp, result, ns, host):
@@ -502,7 +508,7 @@ def _r_classnames(rsp, result, ns, host):
 
 def _r_qualifier(rsp, result, ns, host):
     irv = _ireturn(rsp)
-    _add_qualifier_declaration(irv, result)
+    _add_qualifier_declaration(irv, _expect(result, CIMQualifierDeclaration, "GetQualifier"))
 
 
 def _r_qualifiers(rsp, result, ns, host):
@@ -514,7 +520,7 @@ def _r_qualifiers(rsp, result, ns, host):
 
 def _r_instance(rsp, result, ns, host):
     irv = _ireturn(rsp)
-    _add_instance(irv, result)
+    _add_instance(irv, _expect(result, CIMInstance, "GetInstance"))
 
 
 def _r_namedinstances(rsp, result, ns, host):
@@ -534,7 +540,7 @@ def _r_instancenames(rsp, result, ns, host):
 
 def _r_instancename(rsp, result, ns, host):
     irv = _ireturn(rsp)
-    _add_instancename(irv, result)
+    _add_instancename(irv, _expect(result, CIMInstanceName, "CreateInstance"))
 
 
 def _r_objectswithpath(rsp, result, ns, host):

@@ -79,7 +79,9 @@ class CIMSite(server.Site):
     def __init__(self, resource, *, max_request_bytes: int, idle_timeout: float,
                  reactor=None):
         kwargs = {"reactor": reactor} if reactor is not None else {}
-        super().__init__(resource, timeout=idle_timeout, **kwargs)
+        # CIM bodies are XML: never let Twisted parse them as HTML form uploads (cost, memory)
+        super().__init__(resource, timeout=idle_timeout, parsePOSTFormSubmission=False,
+                         **kwargs)
         self.max_request_bytes = max_request_bytes
         self.displayTracebacks = False
         self.noisy = False

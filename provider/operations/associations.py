@@ -15,7 +15,7 @@ from pywbem import CIMClassName, CIMError, CIMInstanceName
 
 from provider.operations.common import (Shape, get_bool, get_property_list, get_str, invalid,
                                         shape_instance)
-from provider.operations.instances import (checked, context, fetch, finish_name, finish_path,
+from provider.operations.instances import (checked, context, fetch, finish_path,
                                            require_class)
 from provider.providers.base import Context, path_key, same_path
 from provider.providers.registry import is_a
@@ -125,7 +125,7 @@ def _matches(d, ctx: Context, t: Traversal, assoc_filter: str | None):
 def iter_references(d, ctx: Context, t: Traversal, shape: Shape) -> Iterator:
     ns = t.namespace
     pctx = ctx if shape.property_list is None else ctx.with_properties(shape.property_list)
-    for assoc_name, cls, inst, _, _ in _matches(d, pctx, t, t.result_class):
+    for _, cls, inst, _, _ in _matches(d, pctx, t, t.result_class):
         shape_instance(inst, cls, None, shape)
         yield finish_path(d, inst, ns)
 
@@ -133,7 +133,7 @@ def iter_references(d, ctx: Context, t: Traversal, shape: Shape) -> Iterator:
 def iter_reference_names(d, ctx: Context, t: Traversal) -> Iterator:
     ns = t.namespace
     kctx = ctx.with_properties(())
-    for assoc_name, cls, inst, _, refs in _matches(d, kctx, t, t.result_class):
+    for _, _, inst, _, _ in _matches(d, kctx, t, t.result_class):
         yield finish_path(d, inst, ns).path
 
 
@@ -141,7 +141,7 @@ def _targets(d, ctx: Context, t: Traversal) -> Iterator[CIMInstanceName]:
     ns = t.namespace
     seen = set()
     kctx = ctx.with_properties(())
-    for assoc_name, cls, inst, matched, refs in _matches(d, kctx, t, t.assoc_class):
+    for _, _, inst, matched, refs in _matches(d, kctx, t, t.assoc_class):
         for role in matched:
             for ref in refs:
                 if ref.name == role:

@@ -140,17 +140,11 @@ class Shape:
     local_only: bool = False
     include_qualifiers: bool = False
     include_class_origin: bool = False
-    requested_class: str | None = None              # ClassName of an enumeration
 
     @classmethod
     def of(cls, property_list, **kw) -> "Shape":
         props = None if property_list is None else frozenset(p.lower() for p in property_list)
         return cls(property_list=props, **kw)
-
-    @property
-    def plain(self) -> bool:
-        return (self.property_list is None and self.deep_inheritance and not self.local_only
-                and not self.include_qualifiers and not self.include_class_origin)
 
 
 def shape_instance(inst: CIMInstance, cim_class: pywbem.CIMClass,

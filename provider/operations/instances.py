@@ -180,8 +180,7 @@ def enumerate_instances(d, req, principal):
                      deep_inheritance=get_bool(req.params, "DeepInheritance", True),
                      local_only=get_bool(req.params, "LocalOnly", False),
                      include_qualifiers=get_bool(req.params, "IncludeQualifiers", False),
-                     include_class_origin=get_bool(req.params, "IncludeClassOrigin", False),
-                     requested_class=cls.classname)
+                     include_class_origin=get_bool(req.params, "IncludeClassOrigin", False))
     ctx = context(d, principal, ns, "EnumerateInstances", props)
     return list(iter_instances(d, ctx, cls.classname, shape))
 

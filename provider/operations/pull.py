@@ -130,18 +130,6 @@ class PullManager:
 
     def open(self, principal, namespace: str, kind: str, iterator: Iterator,
              timeout: int, max_count: int, query_result_class=None) -> PullResult:
-        with self._lock:
-            self._expire_locked()
-            if len(self._contexts) >= self.limits.max_contexts:
-                _close_iterator(iterator)
-                raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
-                               f"too many open enumerations ({self.limits.max_contexts})")
-            mine = sum(1 for c in self._contexts.values() if c.user == principal.user)
-            if mine >= self.limits.max_contexts_per_user:
-                _close_iterator(iterator)
-                raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
-                               f"too many open enumerations for user {principal.user} "
-                               f"({self.limits.max_contexts_per_user})")
         ctx = _Context(id=secrets.token_hex(16), user=principal.user, namespace=namespace,
                        kind=kind, iterator=iterator, timeout=timeout, busy=True)
         try:
@@ -150,16 +138,24 @@ class PullManager:
             _close_iterator(iterator)
             raise
         if ctx.exhausted and not ctx.pending:
+            # Done in one response: no context is kept, so no limit applies.
             return PullResult(batch, True, None, query_result_class)
         with self._lock:
-            # Re-check the bound: other Opens may have registered while this one read.
+            self._expire_locked()
+            refusal = None
             if len(self._contexts) >= self.limits.max_contexts:
-                _close_iterator(iterator)
-                raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
-                               f"too many open enumerations ({self.limits.max_contexts})")
-            ctx.busy = False
-            ctx.expires = self.clock.monotonic() + timeout
-            self._contexts[ctx.id] = ctx
+                refusal = f"too many open enumerations ({self.limits.max_contexts})"
+            elif sum(1 for c in self._contexts.values() if c.user == principal.user) >= \
+                    self.limits.max_contexts_per_user:
+                refusal = (f"too many open enumerations for user {principal.user} "
+                           f"({self.limits.max_contexts_per_user})")
+            if refusal is None:
+                ctx.busy = False
+                ctx.expires = self.clock.monotonic() + timeout
+                self._contexts[ctx.id] = ctx
+        if refusal is not None:
+            _close_iterator(iterator)
+            raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED, refusal)
         return PullResult(batch, False, ctx.id, query_result_class)
 
     def _claim(self, principal, namespace: str, params) -> _Context:
@@ -214,9 +210,22 @@ class PullManager:
         self._release(ctx, True)
 
     def count(self, principal, namespace: str, params) -> int | None:
-        """The number of objects left when known (the providers' iterator is done),
-        otherwise None, which DSP0200 allows for a server that streams."""
+        """The number of objects left. Counting reads ahead from the providers, up to
+        `max_batch` objects (kept for the next Pulls); beyond that the count is NULL
+        ("unknown"), which DSP0200 allows."""
         ctx = self._claim(principal, namespace, params)
+        try:
+            if not ctx.exhausted:
+                room = self.limits.max_batch + 1 - len(ctx.pending)
+                more = list(itertools.islice(ctx.iterator, max(room, 0)))
+                ctx.pending.extend(more)
+                if len(more) < room:
+                    ctx.exhausted = True
+        except BaseException as exc:
+            self._release(ctx, True)
+            if isinstance(exc, Exception):
+                raise to_cim_error(exc) from exc
+            raise
         result = len(ctx.pending) if ctx.exhausted else None
         self._release(ctx, False)
         return result
@@ -244,8 +253,7 @@ def open_enumerate_instances(d, req, principal):
     cls = require_class(d, ns, classname)
     props = get_property_list(req.params)
     shape = Shape.of(props, deep_inheritance=get_bool(req.params, "DeepInheritance", True),
-                     include_class_origin=get_bool(req.params, "IncludeClassOrigin", False),
-                     requested_class=cls.classname)
+                     include_class_origin=get_bool(req.params, "IncludeClassOrigin", False))
     ctx = context(d, principal, ns, "OpenEnumerateInstances", props)
     return d.pulls.open(principal, ns, "instances", iter_instances(d, ctx, cls.classname, shape),
                         timeout, max_count)

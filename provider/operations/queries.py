@@ -11,7 +11,7 @@ from provider.operations.query import CompiledQuery, compile_query
 def iter_query(d, ctx, query: CompiledQuery) -> Iterator:
     """Instances of the FROM class (and subclasses) that satisfy WHERE, projected."""
     needed = query.needed_properties()
-    shape = Shape.of(needed, requested_class=query.classname)
+    shape = Shape.of(needed)
     pctx = ctx.with_properties(needed)
     for inst in iter_instances(d, pctx, query.classname, shape):
         if query.matches(inst):

@@ -273,6 +273,7 @@ class InstanceFactory:
         self.key_names: tuple[str, ...] = tuple(
             prop.name for prop in cim_class.properties.values()
             if prop.qualifiers.get("Key") is not None and prop.qualifiers["Key"].value)
+        self._key_lower = frozenset(k.lower() for k in self.key_names)
 
     @classmethod
     def for_class(cls, schema, namespace: str, classname: str) -> "InstanceFactory":
@@ -312,7 +313,7 @@ class InstanceFactory:
         `skip_absent` (for values a MOF variant may lack)."""
         inst = CIMInstance(self.classname)
         props = inst.properties
-        key_lower = {k.lower() for k in self.key_names}
+        key_lower = self._key_lower
         for name, value in values.items():
             decl = self._decls.get(name.lower())
             if decl is None:

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from pywbem import CIMInstance, CIMInstanceName
 
-from provider.providers.base import (AssociationProvider, Context, InstanceFactory,
+from provider.providers.base import (AssociationProvider, InstanceFactory,
                                      InstanceProvider, path_key, same_path)
 from provider.providers.profiles import (INTEROP, PROFILE_REGISTRATION, Profile,
                                          ProfileRegistry)

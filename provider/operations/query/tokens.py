@@ -51,7 +51,9 @@ def tokenize(text: str) -> list[Token]:
                 if i >= n:
                     raise QueryError(f"unterminated string starting at position {start + 1}")
                 c = text[i]
-                if c == "\\" and i + 1 < n:
+                if c == "\\" and i + 1 < n and text[i + 1] in "'\"\\":
+                    # \' \" \\ stand for the character; any other backslash stays, so a
+                    # LIKE pattern keeps its escapes.
                     buf.append(text[i + 1])
                     i += 2
                 elif c == quote:

@@ -1,0 +1,116 @@
+"""Vswitch and device-database benchmark: does an hpvmnet / hpvmdevmgmt operation cost the same
+on a host whose guests fill the device database as on a nearly empty one?
+
+Each guest has a file backing store and a vNIC (so the database holds two entries per guest,
+and its local vswitch a port per guest). Prints, per operation, the median seconds with the big
+host vs the small one and their ratio, measured side by side in one run (never a timed
+assertion).
+
+    .venv/bin/python -m bench.bench_network_devices [--small 10] [--big 1000] [--ops 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+
+from agent.api import Agent
+from agent.api.guests import GuestChanges
+from agent.hostfacts import HostFacts, HostNic, Timings, default_storage, write_host
+from agent.resources import NetworkResource, StorageResource
+
+
+def bench_host() -> HostFacts:
+    disks, lvs, fss = default_storage()
+    return HostFacts(cpus=64, cpu_mhz=2000, memory_mb=4 * 1024 * 1024, swap_mb=8 * 1024 * 1024,
+                     host_uuid="99999999-2222-3333-4444-555555555555", hostname="benchhost",
+                     nics=(HostNic("lan0", "02:00:00:00:00:01"),
+                           HostNic("lan1", "02:00:00:00:00:02")),
+                     disks=disks, logical_volumes=lvs, filesystems=fss,
+                     timings=Timings(efi_seconds=0.0, os_boot_seconds=0.0, stop_seconds=0.0))
+
+
+def populated(n: int) -> tuple[str, Agent]:
+    root = tempfile.mkdtemp(prefix=f"vmp-netdev-{n}-")
+    state = os.path.join(root, "state")
+    host = bench_host()
+    write_host(state, host)
+    agent = Agent(state, host=host)
+    for k in range(n // 100 + 1):            # a vswitch has 100 ports
+        agent.create_vswitch(f"bench{k}")
+        agent.boot_vswitch(f"bench{k}")
+    files = os.path.join(root, "files")
+    os.mkdir(files)
+    for i in range(n):
+        path = os.path.join(files, f"g{i:05d}.img")
+        with open(path, "wb") as f:
+            f.truncate(1024 * 1024)
+        agent.create_guest(f"g{i:05d}", GuestChanges(
+            memory_mb=64, add=[StorageResource("disk", storage="file", location=path),
+                               NetworkResource(vswitch=f"bench{i // 100}")]))
+    return root, agent
+
+
+def per_op(agent: Agent, root: str, ops: int, tag: str) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {}
+
+    def timed(label, fn, *args, **kw):
+        t0 = time.perf_counter()
+        fn(*args, **kw)
+        times.setdefault(label, []).append(time.perf_counter() - t0)
+
+    for i in range(ops):
+        name = f"{tag}{i:03d}"
+        timed("vswitch create", agent.create_vswitch, name, 1)
+        timed("vswitch boot", agent.boot_vswitch, name)
+        timed("vswitch vlan", agent.set_vswitch_port_vlan, name, port=5, vlan=100)
+        timed("vswitch halt", agent.halt_vswitch, name)
+        timed("vswitch delete", agent.delete_vswitch, name)
+        timed("hpvmnet -S view", agent.vswitch_ports, "bench0")
+        timed("devmgmt -m", agent.modify_device_entry, "gdev", f"/iso/{name}/", "SHARE", "YES")
+        timed("devmgmt -a rdev", agent.add_device_entry, "rdev", f"/dev/rdsk/c9{i}t0d0")
+        timed("devmgmt -d rdev", agent.delete_device_entry, "rdev", f"/dev/rdsk/c9{i}t0d0")
+        timed("devmgmt -S", agent.create_backing_file, "1M", os.path.join(root, f"{name}.img"))
+    return times
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--small", type=int, default=10)
+    p.add_argument("--big", type=int, default=1000)
+    p.add_argument("--ops", type=int, default=20)
+    args = p.parse_args(argv)
+    roots = []
+    try:
+        small_root, small = populated(args.small)
+        roots.append(small_root)
+        big_root, big = populated(args.big)
+        roots.append(big_root)
+        samples_s: dict[str, list[float]] = {}
+        samples_b: dict[str, list[float]] = {}
+        half = args.ops // 2
+        for tag, n in (("a", half), ("b", args.ops - half)):     # interleave against noise
+            for k, v in per_op(small, small_root, n, f"s{tag}").items():
+                samples_s.setdefault(k, []).extend(v)
+            for k, v in per_op(big, big_root, n, f"b{tag}").items():
+                samples_b.setdefault(k, []).extend(v)
+        print(f"seconds per operation ({args.big} vs {args.small} guests with a disk and a vNIC):")
+        worst = 0.0
+        for op in samples_s:
+            s = statistics.median(samples_s[op])
+            b = statistics.median(samples_b[op])
+            ratio = b / s
+            worst = max(worst, ratio)
+            print(f"  {op:16s} {s * 1000:8.2f} ms  {b * 1000:8.2f} ms  ratio {ratio:5.2f}")
+        print(f"worst ratio: {worst:.2f}")
+    finally:
+        for r in roots:
+            shutil.rmtree(r, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
