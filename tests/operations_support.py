@@ -63,6 +63,9 @@ class TST_Big : TST_Element {
     uint64 Serial;
 };
 
+class TST_Gate : TST_Element {
+};
+
 [Association] class TST_Link {
     [Key] TST_Base REF Left;
     [Key] TST_Element REF Right;
@@ -242,6 +245,29 @@ class BigProvider(InstanceProvider):
             self.closed += 1
 
 
+class GateProvider(InstanceProvider):
+    """Yields g0, then, once `armed`, waits for `gate` before each further instance
+    (concurrency tests)."""
+
+    classnames = ("TST_Gate",)
+
+    def __init__(self, schema, namespace: str, count: int = 3):
+        self.namespaces = (namespace,)
+        self.factory = InstanceFactory.for_class(schema, namespace, "TST_Gate")
+        self.count = count
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+        self.armed = False
+
+    def enumerate(self, ctx, classname):
+        for i in range(self.count):
+            if i and self.armed:
+                self.waiting.set()
+                if not self.gate.wait(10):
+                    raise CIMError(pywbem.CIM_ERR_FAILED, "gate never opened")
+            yield self.factory.make({"InstanceID": f"g{i}"}, ctx)
+
+
 def ref(classname: str, instance_id: str, namespace: str | None = None) -> CIMInstanceName:
     return CIMInstanceName(classname, keybindings={"InstanceID": instance_id},
                            namespace=namespace)
@@ -262,7 +288,8 @@ class World:
         self.far = MemoryProvider(self.schema, OTHER, ["TST_Other"], writable=False)
         self.links = LinkProvider(self.schema, NS)
         self.big = BigProvider(self.schema, NS, big)
-        for p in (self.base, self.other, self.far, self.links, self.big):
+        self.gate = GateProvider(self.schema, NS)
+        for p in (self.base, self.other, self.far, self.links, self.big, self.gate):
             self.registry.register(p)
         self.base.add("TST_Base", InstanceID="b1", ElementName="alpha", Count=5, Enabled=True,
                       Tags=["x", "y"], Ratio=0.5, Started=STARTED)

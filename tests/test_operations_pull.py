@@ -2,6 +2,8 @@
 ownership, limits, refusals and streaming from the providers."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 import pywbem
 from pywbem import CIMInstance, CIMInstanceName
@@ -204,3 +206,36 @@ def test_provider_error_during_pull_ends_the_enumeration(world):
     assert error_code(world.op, "PullInstancesWithPath", EnumerationContext=r.context,
                       MaxObjectCount=5) == pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT
     assert world.dispatcher.pulls.open_count() == 0
+
+
+def test_a_context_in_use_cannot_be_pulled_or_closed(world):
+    world.gate.armed = True
+    r = world.op("OpenEnumerateInstances", ClassName="TST_Gate", MaxObjectCount=0)
+    results = {}
+
+    def pull():
+        results["pull"] = world.op("PullInstancesWithPath", EnumerationContext=r.context,
+                                   MaxObjectCount=5)
+
+    worker = threading.Thread(target=pull)
+    worker.start()
+    assert world.gate.waiting.wait(10)       # the first Pull is inside the provider
+    assert error_code(world.op, "PullInstancesWithPath", EnumerationContext=r.context,
+                      MaxObjectCount=1) == pywbem.CIM_ERR_PULL_CANNOT_BE_ABANDONED
+    assert error_code(world.op, "CloseEnumeration", EnumerationContext=r.context) == \
+        pywbem.CIM_ERR_PULL_CANNOT_BE_ABANDONED
+    world.clock.advance(1000)                 # a busy context does not expire under its pull
+    assert world.dispatcher.pulls.open_count() == 1
+    world.gate.gate.set()
+    worker.join(10)
+    assert ids(results["pull"].objects) == ["g0", "g1", "g2"]
+    assert results["pull"].end_of_sequence
+
+
+@pytest.mark.parametrize("params", [
+    {"MaxObjectCount": -1}, {"MaxObjectCount": 2 ** 32}, {"MaxObjectCount": "ten"},
+    {"OperationTimeout": True}, {"ContinueOnError": "maybe"},
+])
+def test_bad_pull_parameter_values(world, params):
+    assert error_code(world.op, "OpenEnumerateInstancePaths", ClassName="TST_Big",
+                      **params) == pywbem.CIM_ERR_INVALID_PARAMETER

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import pywbem
+from hypothesis import given, settings, strategies as st
 
 from provider.operations.query import like_regex, parse
 from tests.operations_support import HOST, NS, World, error_code, ids
@@ -183,3 +184,20 @@ def test_parser_builds_the_tree():
     assert st.classname == "C" and st.alias == "x"
     assert type(st.where).__name__ == "And"
     assert type(st.where.items[0]).__name__ == "Not"
+
+
+WORDS = st.sampled_from(["SELECT", "*", "FROM", "TST_Base", "WHERE", "Count", "=", "<>", "5",
+                         "'a'", "AND", "OR", "NOT", "(", ")", "IS", "NULL", "ISA", "LIKE",
+                         "ElementName", ",", ".", "TRUE", "-", "0x1F", "1e3", "\"x\\\"\""])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(WORDS, max_size=14).map(" ".join)))
+def test_any_text_parses_or_is_an_invalid_query(world, text):
+    try:
+        result = world.op("ExecQuery", QueryLanguage="WQL", Query=text)
+    except pywbem.CIMError as exc:
+        assert exc.status_code in (pywbem.CIM_ERR_INVALID_QUERY,
+                                   pywbem.CIM_ERR_INVALID_PARAMETER)
+    else:
+        assert isinstance(result, list)

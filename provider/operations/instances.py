@@ -102,8 +102,7 @@ def provider_context(ctx: Context, shape: Shape, requested: pywbem.CIMClass | No
         own = {n.lower() for n in requested.properties}
         names = own if names is None else names & own
     return Context(principal=ctx.principal, namespace=ctx.namespace, clock=ctx.clock,
-                   host_name=ctx.host_name, operation=ctx.operation, property_list=names,
-                   extra=ctx.extra)
+                   host_name=ctx.host_name, operation=ctx.operation, property_list=names)
 
 
 def checked(inst, classname: str, provider) -> CIMInstance:

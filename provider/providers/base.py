@@ -22,8 +22,8 @@ Rules for handlers (they run in the Dispatcher's worker threads, never on the re
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
@@ -47,8 +47,6 @@ class Context:
     operation: str = ""
     # Lower-cased names of the properties the client asked for; None means all of them.
     property_list: frozenset[str] | None = None
-    # Free slot for the family's own per-request data (never shared between requests).
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def keys_only(self) -> bool:
@@ -246,17 +244,6 @@ def same_keys(a: CIMInstanceName, b: CIMInstanceName) -> bool:
 def same_path(a: CIMInstanceName, b: CIMInstanceName, default_namespace: str) -> bool:
     """Same object: namespaces compared with `default_namespace` standing in for a missing one."""
     return path_key(a, default_namespace) == path_key(b, default_namespace)
-
-
-def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 # -- building instances typed from the class ---------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from pywbem import CIMInstance, CIMInstanceName
 
+from provider.operations.pull import PullLimits
 from provider.providers.base import (AssociationProvider, InstanceFactory,
                                      InstanceProvider, path_key, same_path)
 from provider.providers.profiles import (INTEROP, PROFILE_REGISTRATION, Profile,
@@ -154,7 +155,7 @@ class CommunicationMechanismProvider(InstanceProvider):
             PulledEnumerationClosureOnExceedingServerLimitsSupported=True,
             PulledEnumerationContinuationOnErrorSupported=False,
             PulledEnumerationMaximumOperationTimeout=self.s.env.options.get(
-                "pull_max_timeout", 600),
+                "pull_max_timeout", PullLimits.max_timeout),
             PulledEnumerationMinimumOperationTimeout=1,
             PulledEnumerationNoOperationTimeoutSupported=False,
             OperationalStatus=[2], EnabledState=2, RequestedState=12, EnabledDefault=2),
