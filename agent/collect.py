@@ -153,6 +153,7 @@ class CollectResult:
     size: int | None = None       # bytes (None for a folder)
     sha256: str | None = None
     remote: str | None = None     # where -s copied it
+    shown: str = ""               # the path as the guide prints it ("//hpvmcollect_archive/..")
     remote_error: str | None = None   # -s failed: the archive is kept, the run fails
 
 
@@ -1252,7 +1253,8 @@ def _execute(run: _Run, folder: Path, shown: str, create: bool, *, scp) -> Colle
         raise
 
     tar_status = NO if kind == "DIR" else kind
-    result = CollectResult(run.form, run.subject, final, kind, run.results, [])
+    result = CollectResult(run.form, run.subject, final, kind, run.results, [],
+                           shown=f"{shown}/{final.name}")
     result.trailer.append(StepResult(len(steps) + 1, TAR_LABEL, tar_status, [final.name]))
     run.report("done", len(steps) + 1, total, TAR_LABEL, tar_status, trailer=True)
     if kind != "DIR":

@@ -105,19 +105,21 @@ def identity(name: str, host=None) -> str:
     return f"name:{name}"
 
 
-_IDENTITY_CACHE: dict[str, str] = {}
-_IDENTITY_HOST: list = [None]
+_IDENTITY_CACHES: dict[int, tuple[object, dict[str, str]]] = {}
 _IDENTITY_CACHE_MAX = 100_000
 
 
 def _cached_identity(name: str, host) -> str:
     """`identity`, remembered per host object (host facts are immutable)."""
-    if _IDENTITY_HOST[0] is not host or len(_IDENTITY_CACHE) > _IDENTITY_CACHE_MAX:
-        _IDENTITY_CACHE.clear()
-        _IDENTITY_HOST[0] = host
-    ident = _IDENTITY_CACHE.get(name)
+    slot = _IDENTITY_CACHES.get(id(host))
+    if slot is None or slot[0] is not host or len(slot[1]) > _IDENTITY_CACHE_MAX:
+        if len(_IDENTITY_CACHES) >= 4:
+            _IDENTITY_CACHES.clear()
+        slot = _IDENTITY_CACHES[id(host)] = (host, {})
+    cache = slot[1]
+    ident = cache.get(name)
     if ident is None:
-        ident = _IDENTITY_CACHE[name] = identity(name, host)
+        ident = cache[name] = identity(name, host)
     return ident
 
 

@@ -25,18 +25,13 @@ def is_audited(kind: str, name: str) -> bool:
 
 
 class AuditLog:
+    """Opens the file for each record (writes are rare), so moving the file away to rotate
+    it is safe at any time: the next record creates a fresh one, 0600."""
+
     def __init__(self, state_dir: Path, clock):
         self.path = Path(state_dir) / AUDIT_FILE
         self.clock = clock
         self._lock = threading.Lock()
-        self._fd: int | None = None
-
-    def _open(self) -> int:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.fchmod(self._fd, 0o600)
-        return self._fd
 
     def record(self, *, user: str, source: str, operation: str, target: str,
                namespace: str, result: int, description: str = "") -> None:
@@ -54,10 +49,9 @@ class AuditLog:
             entry["description"] = description[:500]
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            os.write(self._open(), line)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, line)
+            finally:
+                os.close(fd)

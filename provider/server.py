@@ -169,8 +169,6 @@ class CIMServer:
         if self.pool is not None:
             self.pool.stop()
             self.pool = None
-        if self.audit is not None:
-            self.audit.close()
 
     # -- what the operator sees -------------------------------------------------------------
     def url_host(self) -> str:

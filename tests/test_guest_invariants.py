@@ -22,7 +22,7 @@ from guest_support import guide_host, make_agent
 DISKS = ["/dev/rdsk/c1t2d0", "/dev/dsk/c1t2d0", "/dev/rdsk/c2t1d0", "/dev/rdsk/c2t1d0s1",
          "/dev/rdsk/c2t1d0s2", "/dev/rdsk/c4t1d0"]
 LVS = ["/dev/vg01/rlvol1", "/dev/vg01/lvol2"]
-NAMES = [f"g{i}" for i in range(6)]
+NAMES = [f"g{i}" for i in range(3)]
 
 
 class HostMachine(RuleBasedStateMachine):
@@ -83,6 +83,13 @@ class HostMachine(RuleBasedStateMachine):
         if g is not None:
             self._do("guest.modify", self.agent.modify_guest, g,
                      GuestChanges(memory_mb=mem, vcpus=vcpus))
+
+    @rule(name=st.sampled_from(NAMES), pct=st.sampled_from([5, 50, 100]), active=st.booleans())
+    def entitle(self, name, pct, active):
+        g = self._guest(name)
+        if g is not None:
+            self._do("guest.modify", self.agent.modify_guest, g, GuestChanges(
+                entitlement=Entitlement(percent=float(pct), mhz=None)), active_only=active)
 
     @rule(name=st.sampled_from(NAMES))
     def start(self, name):

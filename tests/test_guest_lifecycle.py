@@ -163,8 +163,11 @@ def test_dynamic_memory_target_moves_in_chunks(env):
     clock.advance(40)
     mem = a.runtime(g).memory
     assert (mem.boot_mb, mem.current_mb, mem.driver) == (6135, 6135, True)
+    assert a.find_guest("guest1").dynmem.type == "any"
     out = a.modify_guest(a.find_guest("guest1"), GuestChanges(ram_target=2048))
     assert out.info[-1] == "Successfully began to change ram_target to 2103 MB."
+    # the boot decided `any`: the driver loaded, so the configuration now says `driver`
+    assert a.find_guest("guest1").dynmem.type == "driver"
     assert out.info[-2] == "Attempting to decrease memory from 6135 MB to 2103 MB."
     clock.advance(1)                                    # 256 MB/s: 4 chunks
     mem = a.runtime(g).memory

@@ -50,11 +50,15 @@ def test_enumerate_property_list_ignores_unknown_names_and_keeps_paths(world):
     assert all(len(i.properties) == 0 for i in empty)
 
 
-def test_enumerate_local_only_keeps_properties_of_the_requested_class(world):
-    insts = world.op("EnumerateInstances", ClassName="TST_Base", LocalOnly=True,
-                     DeepInheritance=False)
+def test_local_only_is_treated_as_false_for_instances(world):
+    # DSP0200 1.4: servers treat LocalOnly as false for instance operations
+    insts = world.op("EnumerateInstances", ClassName="TST_Base", LocalOnly=True)
     b1 = next(i for i in insts if i.path["InstanceID"] == "b1")
-    assert set(b1.properties) == {"Count", "Enabled", "Started", "Tags", "Ratio"}
+    assert {"InstanceID", "ElementName", "Count"} <= set(b1.properties)
+    inst = world.op("GetInstance", InstanceName=ref("TST_Sub", "s1"), LocalOnly=True)
+    assert {"InstanceID", "Count", "Extra"} <= set(inst.properties)
+    assert error_code(world.op, "GetInstance", InstanceName=ref("TST_Sub", "s1"),
+                      LocalOnly="sometimes") == pywbem.CIM_ERR_INVALID_PARAMETER
 
 
 def test_enumerate_class_origin_and_qualifiers(world):
@@ -113,11 +117,6 @@ def test_get_instance_errors(world):
     # a path of the wrong class is not found even though the key value exists elsewhere
     assert error_code(world.op, "GetInstance", InstanceName=ref("TST_Other", "b1")) == \
         pywbem.CIM_ERR_NOT_FOUND
-
-
-def test_get_instance_local_only_uses_the_instance_class(world):
-    inst = world.op("GetInstance", InstanceName=ref("TST_Sub", "s1"), LocalOnly=True)
-    assert set(inst.properties) == {"Extra"}
 
 
 # -- writes and authorization ----------------------------------------------------------------

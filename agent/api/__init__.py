@@ -3,6 +3,7 @@
 `Agent` is composed of one mixin per domain; each mixin works on the shared core state
 (`self.store`, `self.host`, `self.clock`, `self.driver`, `self.actor`) that `AgentCore` sets up.
 """
+from agent.api.collect import CollectOps
 from agent.api.core import AgentCore
 from agent.api.devices import DeviceOps
 from agent.api.guests import GuestOps
@@ -11,7 +12,7 @@ from agent.api.outcome import Outcome
 from agent.api.views import StatusViews
 
 
-class Agent(GuestOps, VswitchOps, DeviceOps, StatusViews, AgentCore):
+class Agent(GuestOps, VswitchOps, DeviceOps, StatusViews, CollectOps, AgentCore):
     pass
 
 

@@ -96,26 +96,37 @@ class GuestOps:
     def _settle(self, txn, touched: set) -> None:
         """Persist the clock's verdicts: a finished graceful stop becomes Off; an OS the guest
         booted into is written to its configuration (spec 01 §12)."""
-        for rec in list(self._cache.records.values()):
-            if rec.current is None or rec.runtime_text is None:
-                continue
+        for rec in list(self._cache.index()["started"]):
             if self.driver.settle(txn, rec):
                 touched.add(rec.uuid)
                 self._log(txn, rec.current, "Guest stopped.")
                 txn.event("guest.state", rec.uuid, name=rec.current.name, state=OFF)
                 continue
             rt = self.driver.runtime_of(rec)
-            if rt.detected_os and rt.detected_os != rec.current.os_type:
-                version = rt.details.get("detected_version", "") or rec.current.os_version
-                for fname, g in (("vmm_config.current", rec.current),
-                                 ("vmm_config.next", rec.next)):
-                    if g is not None:
-                        txn.write(f"{guest_dir(rec.uuid)}/{fname}", format_config(
-                            replace(g, os_type=rt.detected_os, os_version=version)))
-                touched.add(rec.uuid)
+            detected = rt.detected_os and rt.detected_os != rec.current.os_type
+            # `any`: the boot decides; once the guest's driver runs the type becomes `driver`
+            dm_loaded = (rt.memory is not None and rt.memory.driver
+                         and rec.current.dynmem.type == "any")
+            if not (detected or dm_loaded):
+                continue
+            version = rt.details.get("detected_version", "") or rec.current.os_version
+            for fname, g in (("vmm_config.current", rec.current), ("vmm_config.next", rec.next)):
+                if g is None:
+                    continue
+                if detected:
+                    g = replace(g, os_type=rt.detected_os, os_version=version)
+                if dm_loaded and g.dynmem.type == "any":
+                    g = replace(g, dynmem=replace(g.dynmem, type="driver"))
+                txn.write(f"{guest_dir(rec.uuid)}/{fname}", format_config(g))
+            touched.add(rec.uuid)
+            if detected:
                 self._log(txn, rec.current, f"Guest OS detected: {rt.detected_os} {version}".rstrip())
                 txn.event("guest.os_detected", rec.uuid, name=rec.current.name,
                           os_type=rt.detected_os, os_version=version)
+            if dm_loaded:
+                self._log(txn, rec.current, "Dynamic memory driver started: ram_dyn_type=driver.")
+                txn.event("guest.dynamic_memory", rec.uuid, name=rec.current.name,
+                          ram_dyn_type="driver")
 
     def _log(self, txn, guest: Guest, message: str) -> None:
         stamp = format_time(self.clock.now())
@@ -449,6 +460,11 @@ class GuestOps:
                 new_next = replace(new_next, name=ch.new_name)
             checked = new_current if active_only else new_next
             warnings = self._check(checked, txn, explicit, force=force)
+            if running and not force and new_current.entitlement != current.entitlement:
+                # a running guest's entitlement changes at once: the host must grant it now
+                others = [x for u, x in self.running_guests().items() if u != rec.uuid]
+                if not rules.entitlement_fits(new_current, self.host, others):
+                    raise _err(rules.W_CPU, "capacity")
             if running and not active_only and ch.static_changes():
                 info.append(f"The change to {', '.join(_option_of(f) for f in ch.static_changes())}"
                             f" takes effect when the guest '{current.name}' next boots.")

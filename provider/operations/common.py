@@ -137,7 +137,6 @@ class Shape:
 
     property_list: frozenset[str] | None = None     # lower-case; None = all
     deep_inheritance: bool = True
-    local_only: bool = False
     include_qualifiers: bool = False
     include_class_origin: bool = False
 
@@ -153,15 +152,14 @@ def shape_instance(inst: CIMInstance, cim_class: pywbem.CIMClass,
 
     Properties not declared by the instance's class are dropped (a provider cannot leak
     undeclared data); with DeepInheritance false only the requested class's properties
-    remain; LocalOnly keeps those whose class origin is the requested class (or the
-    instance's own class for GetInstance); PropertyList names not in the class are ignored.
+    remain; PropertyList names not in the class are ignored. LocalOnly is not applied to
+    instances: DSP0200 1.4 resolved its contradictory earlier definitions by recommending
+    that servers treat it as false (pywbem's mock server does the same), so a client that
+    still sends true gets every property.
     """
     decls = cim_class.properties
     props = inst.properties
     drop = []
-    local_origin = None
-    if shape.local_only:
-        local_origin = (requested.classname if requested is not None else cim_class.classname).lower()
     for name in props:
         decl = decls.get(name)
         if decl is None:
@@ -172,9 +170,6 @@ def shape_instance(inst: CIMInstance, cim_class: pywbem.CIMClass,
             drop.append(name)
         elif not shape.deep_inheritance and requested is not None \
                 and name not in requested.properties:
-            drop.append(name)
-        elif local_origin is not None and (decl.class_origin or cim_class.classname).lower() \
-                != local_origin:
             drop.append(name)
     for name in drop:
         del props[name]

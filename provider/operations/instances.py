@@ -1,6 +1,7 @@
 """Instance operations: reads over the providers, writes routed to their write handlers."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 import pywbem
@@ -101,8 +102,7 @@ def provider_context(ctx: Context, shape: Shape, requested: pywbem.CIMClass | No
     if not shape.deep_inheritance and requested is not None:
         own = {n.lower() for n in requested.properties}
         names = own if names is None else names & own
-    return Context(principal=ctx.principal, namespace=ctx.namespace, clock=ctx.clock,
-                   host_name=ctx.host_name, operation=ctx.operation, property_list=names)
+    return replace(ctx, property_list=names)
 
 
 def checked(inst, classname: str, provider) -> CIMInstance:
@@ -158,8 +158,8 @@ def get_instance(d, req, principal):
     cls = require_class(d, ns, path.classname)
     check_keys(cls, path)
     props = get_property_list(req.params)
+    get_bool(req.params, "LocalOnly", False)       # checked, then treated as false (DSP0200 1.4)
     shape = Shape.of(props,
-                     local_only=get_bool(req.params, "LocalOnly", False),
                      include_qualifiers=get_bool(req.params, "IncludeQualifiers", False),
                      include_class_origin=get_bool(req.params, "IncludeClassOrigin", False))
     ctx = context(d, principal, ns, "GetInstance", props)
@@ -175,9 +175,9 @@ def enumerate_instances(d, req, principal):
     classname = get_str(req.params, "ClassName", required=True)
     cls = require_class(d, ns, classname)
     props = get_property_list(req.params)
+    get_bool(req.params, "LocalOnly", False)       # checked, then treated as false (DSP0200 1.4)
     shape = Shape.of(props,
                      deep_inheritance=get_bool(req.params, "DeepInheritance", True),
-                     local_only=get_bool(req.params, "LocalOnly", False),
                      include_qualifiers=get_bool(req.params, "IncludeQualifiers", False),
                      include_class_origin=get_bool(req.params, "IncludeClassOrigin", False))
     ctx = context(d, principal, ns, "EnumerateInstances", props)
@@ -231,7 +231,7 @@ def create_instance(d, req, principal):
     if inst.path is not None:
         inst.path.namespace = ns
         inst.path.host = None
-    authorize(ctx, provider, "create", inst, provider.write_roles)
+    authorize(ctx, provider, "create", inst, provider.roles_for("create"))
     path = provider.create(ctx, inst)
     if not isinstance(path, CIMInstanceName):
         raise CIMError(pywbem.CIM_ERR_FAILED, f"{type(provider).__name__} returned no path")
@@ -285,7 +285,7 @@ def modify_instance(d, req, principal):
             continue
         changed.append(name)
     ctx = context(d, principal, ns, "ModifyInstance")
-    authorize(ctx, provider, "modify", path, provider.write_roles)
+    authorize(ctx, provider, "modify", path, provider.roles_for("modify"))
     provider.modify(ctx, inst, changed)
 
 
@@ -296,7 +296,7 @@ def delete_instance(d, req, principal):
     check_keys(cls, path)
     provider = _write_provider(d, ns, cls.classname, "delete", "DeleteInstance")
     ctx = context(d, principal, ns, "DeleteInstance")
-    authorize(ctx, provider, "delete", path, provider.write_roles)
+    authorize(ctx, provider, "delete", path, provider.roles_for("delete"))
     provider.delete(ctx, path)
 
 
@@ -343,5 +343,5 @@ def set_property(d, req, principal):
         decl.name, value, type=decl.type, is_array=decl.is_array,
         reference_class=decl.reference_class, embedded_object=decl.embedded_object)
     ctx = context(d, principal, ns, "SetProperty")
-    authorize(ctx, provider, "modify", path, provider.write_roles)
+    authorize(ctx, provider, "modify", path, provider.roles_for("modify"))
     provider.modify(ctx, inst, [decl.name])

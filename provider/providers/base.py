@@ -179,6 +179,11 @@ class InstanceProvider(abc.ABC):
         mine = getattr(type(self), action, None)
         return mine is not None and mine is not getattr(InstanceProvider, action)
 
+    def roles_for(self, action: str) -> frozenset[str]:
+        """Host roles allowed to do write action 'create', 'modify' or 'delete' (default:
+        `write_roles`; override to differ per action)."""
+        return self.write_roles
+
     def authorize(self, ctx: Context, action: str, target: Any) -> bool:
         """Extra grants beyond the host roles: return True to let ``ctx.principal`` do
         `action` ('create', 'modify', 'delete' or 'method:<Name>') on `target`. The default
