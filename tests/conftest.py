@@ -5,15 +5,13 @@
   of tests/server_helpers.py, a temp state folder and certificates, users admin, oper1 and
   reader (readonly); settings can be overridden per test via `make_transport_server`.
 * `live_server`: the real `python -m provider.cli serve` in a subprocess, session-wide, with
-  its own state folder; it is killed at the end of the session, and by the kernel if pytest
+  its own state folder; it is stopped at the end of the session, and by the kernel if pytest
   dies (PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -107,16 +105,10 @@ def transport_server(make_transport_server):
     return make_transport_server()
 
 
-def _die_with_parent():
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)      # PR_SET_PDEATHSIG
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The real server (schema, providers, Dispatcher, CIM-XML) over HTTPS."""
-    from provider.auth import UserFile
-    from server_helpers import free_port, wait_for
+    from server_helpers import free_port, server_command, wait_for
 
     base = tmp_path_factory.mktemp("live")
     state = base / "state"
@@ -128,10 +120,9 @@ def live_server(tmp_path_factory):
     out_path = base / "server.out"
     with open(log_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "provider.cli", "serve", "--bind", "127.0.0.1",
-             "--port", str(port), "--state-dir", str(state), "--certs-dir",
-             str(base / "certs")],
-            cwd=ROOT, env=env, stdout=out, stderr=err, preexec_fn=_die_with_parent)
+            server_command("--bind", "127.0.0.1", "--port", str(port), "--state-dir",
+                           str(state), "--certs-dir", str(base / "certs")),
+            cwd=ROOT, env=env, stdout=out, stderr=err)
     try:
         ready = wait_for(lambda: proc.poll() is not None or
                          b"connect: pywbemcli" in out_path.read_bytes(), timeout=60)

@@ -93,6 +93,7 @@ class Calls:
             self.counts[name] = self.counts.get(name, 0) + 1
             if ctx is not None:
                 self.contexts.append((name, ctx))
+                ctx.memo(("seen", name), lambda: True)
 
     def __getitem__(self, name: str) -> int:
         return self.counts.get(name, 0)

@@ -10,6 +10,7 @@ import base64
 import http.client
 import socket
 import ssl
+import sys
 import threading
 import time
 
@@ -119,3 +120,18 @@ def wait_for(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+# Runs the server so that the kernel sends it SIGTERM when pytest dies (PR_SET_PDEATHSIG,
+# kept across exec); done in the child itself, since preexec_fn is unsafe with threads.
+_WITH_PARENT = (
+    "import ctypes, os, signal, sys;"
+    "ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM);"
+    "os.getppid() == 1 and sys.exit(1);"
+    "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"
+)
+
+
+def server_command(*args: str) -> list[str]:
+    """`python -m provider.cli serve ARGS`, tied to this process's life."""
+    return [sys.executable, "-c", _WITH_PARENT, "-m", "provider.cli", "serve", *args]

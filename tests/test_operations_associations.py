@@ -115,3 +115,17 @@ def test_class_level_traversals_return_classes(world):
     assert world.op("References", ObjectName=CIMClassName("TST_Other"), Role="Left") == []
     assert world.op("AssociatorNames", ObjectName=CIMClassName("TST_Base"), Role="Left",
                     ResultClass="TST_Other") == []
+
+
+def test_one_request_shares_one_memo_cache_across_providers(world):
+    world.reset_calls()
+    world.op("Associators", ObjectName=ref("TST_Base", "b1"))
+    caches = {id(ctx.cache) for p in (world.base, world.other, world.links)
+              for _, ctx in p.calls.contexts}
+    assert len(caches) == 1
+    (cache,) = {id(ctx.cache): ctx.cache for _, ctx in world.links.calls.contexts}.values()
+    assert {("seen", "references"), ("seen", "get_many"), ("seen", "get")} <= set(cache)
+    world.op("Associators", ObjectName=ref("TST_Base", "b1"))
+    caches = {id(ctx.cache) for p in (world.base, world.other, world.links)
+              for _, ctx in p.calls.contexts}
+    assert len(caches) == 2                   # the next request starts afresh

@@ -164,11 +164,16 @@ def test_pam_user_needs_pam_configured(tmp_path, monkeypatch):
     assert Authenticator(uf, ManualClock()).verify("pamuser", "os-password", "s") is None
     auth = Authenticator(uf, ManualClock(), pam=PamSettings("vmprovider"))
     assert auth.verify("pamuser", "os-password", "s").role == "oper"
+    assert auth.cached("pamuser", "os-password", "s").role == "oper"
     assert auth.verify("pamuser", "bad", "s") is None
     assert auth.verify("stranger", "os-password", "s") is None     # no default role
     auth2 = Authenticator(uf, ManualClock(), pam=PamSettings("vmprovider", "readonly"))
     assert auth2.verify("stranger", "os-password", "s").role == "readonly"
     assert seen[0] == ("pamuser", "vmprovider")
+    # a PAM user is an OS account: its groups travel in the Principal (guests' -g lists)
+    uf.add("root", "admin", None, pam=True)
+    root = auth.verify("root", "os-password", "s")
+    assert root.groups and root.groups[0] == "root"
 
 
 # -- over HTTPS -------------------------------------------------------------------------------

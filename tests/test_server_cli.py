@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from provider.settings import Settings, SettingsError, build_settings
-from server_helpers import basic, cim_headers, classname_param, free_port, imethod_body
+from server_helpers import (basic, cim_headers, classname_param, free_port, imethod_body,
+                            server_command)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
@@ -24,8 +25,7 @@ def _serve(tmp_path, *args, timeout=60):
     out = tmp_path / "out.txt"
     err = tmp_path / "err.txt"
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "provider.cli", "serve", *args],
-                                cwd=ROOT, env=ENV, stdout=o, stderr=e)
+        proc = subprocess.Popen(server_command(*args), cwd=ROOT, env=ENV, stdout=o, stderr=e)
     from server_helpers import wait_for
     wait_for(lambda: proc.poll() is not None or b"connect: pywbemcli" in out.read_bytes(),
              timeout=timeout)

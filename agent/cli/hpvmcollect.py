@@ -77,13 +77,13 @@ def parse_args(argv: list[str]):
     opts = parse_options(PROG, argv, "P:p:cn:lb:fd:s:gh", allow_args=True)
     if opts.has("h"):
         return opts, None
-    if len(opts.args) > 1:
-        raise UsageError(f"Unexpected argument '{opts.args[1]}'")
     name = opts.get("P")
     if opts.args:
         if opts.has("P") or opts.has("p"):
             raise UsageError(f"Unexpected argument '{opts.args[0]}': the guest is already "
                              "given with -P or -p")
+        if len(opts.args) > 1:
+            raise UsageError(f"Unexpected argument '{opts.args[1]}'")
         name = opts.args[0]
     opts.exclusive("P", "p")
     if name is not None and (not name or name.startswith("-")):

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class Authenticator:
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
         self._key = secrets.token_bytes(32)
-        self._cache: dict[bytes, tuple[str, str, float, tuple]] = {}
+        self._cache: dict[bytes, tuple[str, str, tuple, float, tuple]] = {}
         self._table: tuple[tuple, dict[str, User]] | None = None
         self._lock = threading.Lock()
 
@@ -87,43 +88,45 @@ class Authenticator:
             hit = self._cache.get(key)
         if hit is None:
             return None
-        name, role, expires, version = hit
+        name, role, groups, expires, version = hit
         if self.clock.monotonic() >= expires or version != self.users.version():
             with self._lock:
                 self._cache.pop(key, None)
             return None
-        return Principal(user=name, role=role, source=source)
+        return Principal(user=name, role=role, groups=groups, source=source)
 
-    def _remember(self, user: str, password: str, role: str, version: tuple) -> None:
+    def _remember(self, user: str, password: str, role: str, groups: tuple,
+                  version: tuple) -> None:
         key = self._cache_key(user, password)
         expires = self.clock.monotonic() + self.cache_ttl
         with self._lock:
             if len(self._cache) >= self.cache_size:
                 now = self.clock.monotonic()
-                for k in [k for k, v in self._cache.items() if v[2] <= now]:
+                for k in [k for k, v in self._cache.items() if v[3] <= now]:
                     del self._cache[k]
                 if len(self._cache) >= self.cache_size:
                     self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = (user, role, expires, version)
+            self._cache[key] = (user, role, groups, expires, version)
 
     # -- the slow path (blocking: scrypt or PAM) --------------------------------------------
     def verify(self, user: str, password: str, source: str) -> Principal | None:
         version, table = self._user_table()
         record = table.get(user)
-        role = None
+        role, groups = None, ()
         if record is not None and not record.pam:
             if record.check_password(password):
                 role = record.role
         elif self.pam is not None and (record is not None or self.pam.default_role):
             if self._pam_check(user, password):
                 role = record.role if record is not None else self.pam.default_role
+                groups = os_groups(user)     # a PAM user is an OS account: -g lists apply
         else:
             # Same cost as a real check, so timing does not reveal which names exist.
             _DUMMY.check_password(password)
         if role is None or role not in ROLES:
             return None
-        self._remember(user, password, role, version)
-        return Principal(user=user, role=role, source=source)
+        self._remember(user, password, role, groups, version)
+        return Principal(user=user, role=role, groups=groups, source=source)
 
     def _pam_check(self, user: str, password: str) -> bool:
         import pam  # python-pam: only imported when PAM is configured
@@ -140,7 +143,26 @@ class Authenticator:
         record = self.lookup(name)
         if record is None:
             return None
-        return Principal(user=name, role=record.role, source=source)
+        groups = os_groups(name) if record.pam else ()
+        return Principal(user=name, role=record.role, groups=groups, source=source)
+
+
+def os_groups(name: str) -> tuple[str, ...]:
+    """The OS groups of account `name` (primary first), for guests' `-g` grant lists."""
+    import grp
+    import pwd
+    try:
+        gid = pwd.getpwnam(name).pw_gid
+        gids = os.getgrouplist(name, gid)
+    except (KeyError, OSError):
+        return ()
+    names = []
+    for g in gids:
+        try:
+            names.append(grp.getgrgid(g).gr_name)
+        except KeyError:
+            continue
+    return tuple(dict.fromkeys(names))
 
 
 def _dummy_user() -> User:

@@ -7,9 +7,9 @@ from typing import Iterable, Iterator
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
-from provider.operations.params import type_value
 from provider.operations.common import (Shape, get_bool, get_instance_name, get_property_list,
                                         get_str, invalid, shape_instance)
+from provider.operations.params import type_value
 from provider.providers.base import ROLES, Context, InstanceProvider
 
 # -- checks ------------------------------------------------------------------------------------
@@ -39,11 +39,6 @@ def check_keys(cim_class: pywbem.CIMClass, path: CIMInstanceName) -> None:
             f"missing key(s) {', '.join(missing)}" if missing else "",
             f"unknown key(s) {', '.join(extra)}" if extra else ""]))
         raise invalid(f"bad instance path for {cim_class.classname}: {detail}")
-
-
-def check_read(principal) -> None:
-    if principal.role not in ROLES:
-        raise CIMError(pywbem.CIM_ERR_ACCESS_DENIED, f"user {principal.user} has no role")
 
 
 def authorize(ctx: Context, provider: InstanceProvider, action: str, target,

@@ -22,7 +22,7 @@ Rules for handlers (they run in the Dispatcher's worker threads, never on the re
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 import pywbem
@@ -47,6 +47,20 @@ class Context:
     operation: str = ""
     # Lower-cased names of the properties the client asked for; None means all of them.
     property_list: frozenset[str] | None = None
+    # Shared by every Context derived from one request (and by all Pulls of one
+    # enumeration): see `memo`.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key, compute):
+        """`compute()` once per request: lets the handlers of several classes share one
+        snapshot read from the agent (the guest list, say) instead of reading it again
+        for every class or target group. An enumeration pulled in several requests keeps
+        its snapshot, so its pages are consistent."""
+        try:
+            return self.cache[key]
+        except KeyError:
+            value = self.cache[key] = compute()
+            return value
 
     @property
     def keys_only(self) -> bool:
@@ -273,6 +287,10 @@ class InstanceFactory:
 
     def has(self, name: str) -> bool:
         return name.lower() in self._decls
+
+    def declaration(self, name: str) -> pywbem.CIMProperty | None:
+        """The class's declaration of property `name` (any case), or None."""
+        return self._decls.get(name.lower())
 
     def _typed(self, decl: pywbem.CIMProperty, value):
         if value is None:

@@ -85,9 +85,9 @@ class SubscriptionStore:
         factory = self.factories[kind]
         typed = {}
         for name, value in values.items():
-            if not factory.has(name):
+            decl = factory.declaration(name)
+            if decl is None:
                 raise ValueError(f"{KINDS[kind]} has no property {name}")
-            decl = factory._decls[name.lower()]
             if value is not None and decl.type == "reference":
                 value = CIMInstanceName.from_wbem_uri(value)
             elif value is not None and decl.type == "datetime":
