@@ -37,7 +37,7 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from agent.clock import Clock, SystemClock
 from agent.errors import AgentError
@@ -947,7 +947,10 @@ class _Run:
         fn = getattr(self.agent.driver, method, None)
         if fn is None or self.cap.guest is None:
             return self._na(res, f"the {getattr(self.agent.driver, 'name', '')} backend has none")
-        data = fn(self.cap.guest)
+        try:
+            data = fn(self.cap.guest)
+        except Exception as exc:    # an outside service failing costs this item, not the run
+            return self._na(res, f"the backend failed: {exc}")
         if not data:
             return self._na(res, "the backend returned nothing")
         self._put(res, rel, data)

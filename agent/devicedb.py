@@ -123,6 +123,30 @@ def _cached_identity(name: str, host) -> str:
     return ident
 
 
+def _identity_tokens(name: str, host) -> list[str]:
+    """Substrings that any name of the same device has in its database line, to pick the
+    few lines worth parsing when looking a device up by identity."""
+    tokens = []
+    m = _CTD_RE.match(name) or _AGILE_RE.match(name)
+    if m:
+        tokens.append(m.group(1) + (m.group(2) or ""))
+    m = _VXVM_RE.match(name) or _LVM_RE.match(name)
+    if m:
+        tokens.append(m.group(2))
+    wwid = _host_wwid(name, host)
+    if wwid:
+        tokens.append(wwid)
+        for disk in _host_items(host, "disks"):      # every path of that LUN
+            if str(getattr(disk, "wwid", "")) == wwid:
+                for p in _item_paths(disk):
+                    mp = _CTD_RE.match(p) or _AGILE_RE.match(p)
+                    tokens.append(mp.group(1) if mp else p)
+    if not tokens:
+        base = os.path.basename(_norm_path(name)) if name.startswith("/") else name
+        tokens.append(base or name)
+    return tokens
+
+
 def implied(name: str, host=None) -> set[str]:
     """Every device `name` occupies: itself, plus the disk under a slice, the disks of an
     LV's volume group, and the device holding a file's file system (as the host describes
@@ -324,71 +348,31 @@ class DeviceDatabase:
     """The whole database: load it, change it, save it within one store transaction."""
 
     def __init__(self, entries: Iterable[DeviceEntry] = ()):
-        self._entries: list[DeviceEntry | _Raw] = list(entries)
-        # Per-kind lookup by name and by device identity, built on first use, so a change
-        # costs the same with 1000 guests as with 10. Renames and removals drop it.
-        self._index: dict[str, dict] = {}
-        self._index_host = None
+        # One list per class, in file order. Lines stay unparsed (_Raw) until a change or a
+        # lookup needs them, so a change costs about the same with 1000 guests as with 10.
+        self._lists: dict[str, list] = {k: [] for k in KINDS}
+        for e in entries:
+            self._lists[e.kind].append(e)
 
-    def _changed(self) -> None:
-        self._index = {}
-
-    def _keys(self, item, host) -> list:
+    def _parse_at(self, kind: str, i: int) -> DeviceEntry:
+        item = self._lists[kind][i]
         if isinstance(item, _Raw):
-            names = [item.name]
-        else:
-            names = [item.name] + ([item.attrs["ALIAS"]] if "ALIAS" in item.attrs else [])
-        return names + ["\0" + _cached_identity(n, host) for n in names]
-
-    def _lookup(self, kind: str, host) -> dict:
-        if self._index_host is not host:
-            self._index, self._index_host = {}, host
-        idx = self._index.get(kind)
-        if idx is None:
-            idx = self._index[kind] = {}
-            for i, item in enumerate(self._entries):
-                if item.kind != kind:
-                    continue
-                if isinstance(item, _Raw) and "ALIAS=" in item.line:
-                    item = self._parse_at(i)
-                for key in self._keys(item, host):
-                    idx.setdefault(key, item)
-        return idx
-
-    def _parse_at(self, i: int) -> DeviceEntry:
-        item = self._entries[i]
-        if isinstance(item, _Raw):
-            entry = parse_line(item.kind, item.line, item.where)
-            self._entries[i] = entry
-            idx = self._index.get(item.kind)
-            if idx is not None:
-                for key, value in list(idx.items()):
-                    if value is item:
-                        idx[key] = entry
-            return entry
+            item = self._lists[kind][i] = parse_line(item.kind, item.line, item.where)
         return item
 
-    def _parsed(self, item) -> DeviceEntry:
-        return self._parse_at(self._entries.index(item)) if isinstance(item, _Raw) else item
-
     def _append(self, e: DeviceEntry) -> None:
-        self._entries.append(e)
-        idx = self._index.get(e.kind)
-        if idx is not None:
-            for key in self._keys(e, self._index_host):
-                idx.setdefault(key, e)
+        self._lists[e.kind].append(e)
 
     def _containing(self, text: str, kind: str | None = None) -> list[DeviceEntry]:
         """The entries (of `kind`) whose line may mention `text`, parsed."""
         out = []
-        for i, item in enumerate(self._entries):
-            if kind is not None and item.kind != kind:
-                continue
-            if isinstance(item, _Raw):
-                if text not in item.line:
-                    continue
-                item = self._parse_at(i)
-            out.append(item)
+        for k in (KINDS if kind is None else (kind,)):
+            for i, item in enumerate(self._lists[k]):
+                if isinstance(item, _Raw):
+                    if text not in item.line:
+                        continue
+                    item = self._parse_at(k, i)
+                out.append(item)
         return out
 
     # --- persistence -------------------------------------------------------------------
@@ -420,22 +404,25 @@ class DeviceDatabase:
             if line.count(":") != 3:
                 parse_line(kind, line, f"{DB_PATH}:{n}")      # raises, naming the line
             entries.append(_Raw(kind, line, f"{DB_PATH}:{n}"))
-        return cls(entries)
+        db = cls()
+        for item in entries:
+            db._lists[item.kind].append(item)
+        return db
 
     def to_text(self) -> str:
         out = [_HEADER]
         for kind in ("rdev", "gdev", "server"):
             out.append("\n" + _SECTIONS[kind] + "\n")
-            for item in self._entries:
-                if item.kind == kind:
-                    out.append((item.line if isinstance(item, _Raw) else item.line()) + "\n")
+            for item in self._lists[kind]:
+                out.append((item.line if isinstance(item, _Raw) else item.line()) + "\n")
         return "".join(out)
 
     # --- lookup ------------------------------------------------------------------------
 
     def entries(self, kind: str | None = None) -> list[DeviceEntry]:
-        return [self._parse_at(i) for i, item in enumerate(self._entries)
-                if kind in (None, "all", item.kind)]
+        kinds = KINDS if kind in (None, "all") else (kind,)
+        return [self._parse_at(k, i) for k in ("rdev", "gdev", "server") if k in kinds
+                for i in range(len(self._lists[k]))]
 
     def find(self, kind: str, name: str, host=None) -> DeviceEntry | None:
         """The entry of `kind` for `name`, matching aliases of one device."""
@@ -444,11 +431,28 @@ class DeviceDatabase:
                 if e.name == name:
                     return e
             return None
-        idx = self._lookup(kind, host)
-        found = idx.get(name)
-        if found is None:
-            found = idx.get("\0" + _cached_identity(name, host))
-        return None if found is None else self._parsed(found)
+        items = self._lists[kind]
+        prefix = name + ":"
+        tokens = _identity_tokens(name, host)
+        candidates = []
+        for i, item in enumerate(items):
+            if isinstance(item, _Raw):
+                line = item.line
+                if line.startswith(prefix):
+                    return self._parse_at(kind, i)
+                if any(t in line for t in tokens):
+                    candidates.append(i)
+            elif item.name == name:
+                return item
+            else:
+                candidates.append(i)
+        ident = _cached_identity(name, host)
+        for i in candidates:
+            e = self._parse_at(kind, i)
+            names = [e.name] + ([e.attrs["ALIAS"]] if "ALIAS" in e.attrs else [])
+            if any(_cached_identity(n, host) == ident for n in names):
+                return e
+        return None
 
     def restriction(self, name: str, host=None) -> DeviceEntry | None:
         """The rdev entry that forbids `name` to guests, if any."""
@@ -652,8 +656,7 @@ class DeviceDatabase:
         if entry.dependents:
             raise AgentError(f"The entry '{entry.name}' has dependents: "
                              f"{', '.join(entry.dependents)}", "conflict")
-        self._entries.remove(entry)
-        self._changed()
+        self._lists[kind].remove(entry)
         return entry
 
     def delete_attr(self, kind: str, name: str, attr_name: str, host=None) -> DeviceEntry:
@@ -669,7 +672,6 @@ class DeviceDatabase:
             raise AgentError(f"The entry '{entry.name}' has no attribute {key}",
                              "not_found")
         del entry.attrs[key]
-        self._changed()
         if key == "SHARE":     # SHARE always has a value: deleting it restores the default
             entry.attrs["SHARE"] = "YES" if entry.attrs.get("DEVTYPE") == "SWITCH" else "NO"
         return entry
@@ -722,7 +724,6 @@ class DeviceDatabase:
         for e in self._containing(entry.name, "gdev"):     # entities hung on the old device
             e.dependents = [new0 if d == entry.name else d for d in e.dependents]
         entry.name = new0
-        self._changed()
         entry.attrs.pop("DEVTYPE", None)
         entry.attrs.pop("ALIAS", None)
         if new1 is not None:
@@ -768,7 +769,6 @@ class DeviceDatabase:
         elif key == "ALIAS":
             check_entry_name(entry.kind, value)
         entry.attrs[key] = value
-        self._changed()
 
     # --- listing -----------------------------------------------------------------------
 

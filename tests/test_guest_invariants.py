@@ -148,4 +148,4 @@ class HostMachine(RuleBasedStateMachine):
 
 
 TestHostInvariants = HostMachine.TestCase
-TestHostInvariants.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+TestHostInvariants.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)

@@ -96,3 +96,41 @@ def test_select_by_number(state):
     assert Agent(state).find_guest("b").label == "second"
     code, out, err = run_cli(hpvmstart.main, ["-p", "9"], state)
     assert code == 1 and err.startswith("hpvmstart: Unable to find the guest numbered 9.")
+
+
+def test_threads_and_processes_share_one_store(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    state = tmp_path / "s"
+    host = guide_host()
+    agent = make_agent(state, host=host)
+    script = ("import sys\nfrom agent.api import Agent\na = Agent(sys.argv[1])\n"
+              "for i in range(15):\n    a.create_guest(f'p{i}')\n")
+    env = {k: v for k, v in os.environ.items() if k != "VMPROVIDER_STATE_DIR"}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(state)], env=env)
+    errors = []
+
+    def worker(prefix):
+        try:
+            for i in range(15):
+                agent.create_guest(f"{prefix}{i}")
+                agent.guests()
+        except Exception as exc:       # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(p,)) for p in ("t", "u")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert proc.wait(timeout=120) == 0
+    assert errors == []
+    guests = Agent(state, host=host).guests()
+    assert len(guests) == 45
+    assert sorted(g.vm_number for g in guests) == list(range(1, 46))
+    assert len({g.serial for g in guests}) == 45
+    events = agent.store.events(kind="guest.create")
+    assert len(events) == 45

@@ -152,9 +152,8 @@ def test_swap_shortfall(agent):
     assert rules.W_SWAP in out.warnings
 
 
-def test_at_most_256_booted_guests(tmp_path):
+def test_at_most_256_booted_guests():
     host = guide_host(cpus=64, cpu_mhz=100000, memory_mb=8 * 1024 * 1024, swap_mb=10 ** 8)
-    agent = make_agent(tmp_path / "state", host=host, clock=ManualClock())
     running = {f"u{i}": g(f"r{i}", memory_mb=64, uuid=f"{i:08d}-0000-0000-0000-000000000000")
                for i in range(256)}
     env = rules.Environment(host, list(running.values()), running)

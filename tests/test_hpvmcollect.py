@@ -552,11 +552,21 @@ def test_s_copies_to_a_local_path(host, tmp_path):
     _agent, _clock, state, out = host
     dest = tmp_path / "support"
     dest.mkdir()
-    code, stdout, _ = cli(state, "-P", "compass1", "-d", str(out), "-s", str(dest))
+    code, stdout, _ = cli(state, "-P", "compass1", "-d", str(out), "-b", "x", "-s", str(dest))
     assert code == 0
     assert ("Remote copying the archive", "OK") in step_lines(stdout)
     path = archive_of(stdout)
     assert (dest / path.name).read_bytes() == path.read_bytes()
+    code, stdout, stderr = cli(state, "-P", "compass1", "-d", str(out), "-b", "x", "-f",
+                               "-s", str(dest))
+    assert code == 1
+    assert stderr == f"hpvmcollect: Cannot copy the archive to '{dest / 'x.tar.gz'}': it " \
+                     "already exists.\n"
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]
+    code, stdout, _ = cli(state, "-P", "compass1", "-d", str(out), "-l", "-b", "d",
+                          "-s", str(dest))
+    assert code == 0
+    assert (dest / "d" / "guest" / "vmm_config.current").is_file()
 
 
 def test_s_without_scp_is_a_clear_error_and_keeps_the_archive(host, monkeypatch, tmp_path):
@@ -610,3 +620,19 @@ def test_guest_form_refuses_host_only_options(tmp_path):
     assert code == 1 and stderr == "hpvmcollect: Option -g is valid on the VM Host only.\n"
     with pytest.raises(CollectError):
         collect_guest(CollectRequest(purge_debug=True), cwd=tmp_path)
+
+
+def test_a_guest_with_a_broken_configuration_is_still_collected(host):
+    agent, _clock, state, out = host
+    g = agent.find_guest("compass2")
+    with agent.store.transaction() as txn:
+        txn.write(f"uuids/{g.uuid}/vmm_config.current", b"this is not a configuration\n")
+    code, stdout, stderr = cli(state, "-P", "compass2", "-d", str(out))
+    assert code == 0, stderr
+    steps = dict(step_lines(stdout))
+    assert steps["Copying guest's config file"] == "OK"
+    assert steps["Getting guest's entitlement"] == "OK"      # the host's -s view still is
+    files = members(archive_of(stdout))
+    assert files["guest/vmm_config.current"] == b"this is not a configuration\n"
+    assert "Invalid" in files["guest/hpvmstatus.P"].decode()
+    assert "guest/hpvmstatus.r" not in files

@@ -16,6 +16,7 @@ every guest (1000 guests cost about what 10 do).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 
 from agent.backends.base import ACTIVE_STATES, INVALID, GuestRuntime
@@ -77,6 +78,7 @@ class _GuestCache:
 
     def __init__(self, core: "AgentCore"):
         self.core = core
+        self.lock = threading.RLock()     # one refresh at a time (the CIM server is threaded)
         self.generation: int | None = None
         self.records: dict[str, GuestRecord] = {}
         self.keys: dict[str, tuple] = {}
@@ -92,7 +94,7 @@ class _GuestCache:
         store = self.core.store
         if store.generation() == self.generation:
             return
-        with store.snapshot() as snap:
+        with self.lock, store.snapshot() as snap:
             # Guests named by the events since our last look are read again whatever their
             # file stats say (a coarse mtime cannot hide a change); the rest by stats.
             last = snap.last_seq()
@@ -117,16 +119,19 @@ class _GuestCache:
         else committed in between (then the next refresh revalidates everything)."""
         if after is None or self.generation != before:
             return
-        with self.core.store.snapshot() as snap:
+        with self.lock, self.core.store.snapshot() as snap:
             if snap.generation != after:
                 return
+            # copy on write: other threads may be iterating the current dicts
+            records, keys = dict(self.records), dict(self.keys)
             for uuid in touched:
                 if snap.is_dir(f"{UUIDS}/{uuid}"):
-                    self.records[uuid] = _load_record(snap, uuid)
-                    self.keys[uuid] = self._key(uuid)
+                    records[uuid] = _load_record(snap, uuid)
+                    keys[uuid] = self._key(uuid)
                 else:
-                    self.records.pop(uuid, None)
-                    self.keys.pop(uuid, None)
+                    records.pop(uuid, None)
+                    keys.pop(uuid, None)
+            self.records, self.keys = records, keys
             self._links = None
             self._index = None
             self.generation = after
@@ -134,11 +139,13 @@ class _GuestCache:
 
     def index(self) -> dict:
         """name -> uuids, VM number -> uuid, and the records in VM number order."""
-        if self._index is None:
+        index = self._index
+        if index is None:
+            records = self.records
             names: dict[str, set] = {}
             numbers: dict[int, str] = {}
             order = []
-            for uuid, rec in self.records.items():
+            for uuid, rec in records.items():
                 for g in (rec.current, rec.next):
                     if g is not None:
                         names.setdefault(g.name, set()).add(uuid)
@@ -146,12 +153,13 @@ class _GuestCache:
                 if rec.current is not None:
                     order.append(((rec.next or rec.current).vm_number, uuid))
             order.sort()
-            self._index = {"names": names, "numbers": numbers,
-                           "order": [self.records[u] for _, u in order],
-                           # only a guest that was ever started can be running
-                           "started": [r for r in self.records.values()
-                                       if r.runtime_text is not None and r.current is not None]}
-        return self._index
+            index = {"names": names, "numbers": numbers, "records": records,
+                     "order": [records[u] for _, u in order],
+                     # only a guest that was ever started can be running
+                     "started": [r for r in records.values()
+                                 if r.runtime_text is not None and r.current is not None]}
+            self._index = index
+        return index
 
     def links(self) -> dict[str, str]:
         if self._links is None:
@@ -289,7 +297,7 @@ class AgentCore:
         uuids = idx["names"].get(name, ()) if name is not None else \
             [idx["numbers"][number]] if number in idx["numbers"] else []
         for uuid in uuids:
-            g = self._view(self._cache.records[uuid])
+            g = self._view(idx["records"][uuid])
             if g is not None and (g.name == name if name is not None else g.vm_number == number):
                 return g
         if name is not None:

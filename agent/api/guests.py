@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import random
-import re
+import threading
 import shutil
 import uuid as uuidlib
 from contextlib import contextmanager
@@ -26,10 +26,10 @@ from agent.api.outcome import Outcome
 from agent.backends.base import ACTIVE_STATES, OFF, STOPPING
 from agent.errors import AgentError
 from agent.events import format_time
-from agent.guest import (OS_TYPES, DynamicMemoryConfig, Entitlement, Guest, RoleGrant)
+from agent.guest import OS_TYPES, DynamicMemoryConfig, Entitlement, Guest
 from agent.guestconfig import format_config
-from agent.resources import (NetworkResource, StorageResource, address_of, complete_network,
-                             complete_storage, format_resource, selector_matches)
+from agent.resources import (StorageResource, address_of, complete_network, complete_storage,
+                             format_resource, selector_matches)
 
 DM_KEYWORDS = ("dynamic_memory_control", "ram_dyn_type", "ram_dyn_min", "ram_dyn_max",
                "ram_dyn_target_start")
@@ -84,14 +84,24 @@ class GuestOps:
         with self.store.transaction(actor=self.actor) as txn:
             before = self.store.generation()
             self._cache.refresh()
-            self._txn, self._settled = txn, set()
+            local = self._op_local()
+            local.txn, local.settled = txn, set()
             try:
-                self._settle(txn, self._settled)
-                touched |= self._settled
+                self._settle(txn, local.settled)
+                touched |= local.settled
                 yield txn
             finally:
-                self._txn = None
+                local.txn, local.settled = None, set()
         self._cache.note_commit(before, txn.generation, touched)
+
+    def _op_local(self):
+        """Per-thread state of the operation in progress (its transaction)."""
+        local = self.__dict__.get("_guestops_local")
+        if local is None:
+            local = self.__dict__.setdefault("_guestops_local", threading.local())
+        if not hasattr(local, "txn"):
+            local.txn, local.settled = None, set()
+        return local
 
     def _settle(self, txn, touched: set) -> None:
         """Persist the clock's verdicts: a finished graceful stop becomes Off; an OS the guest
@@ -144,9 +154,10 @@ class GuestOps:
     def _fresh(self, guest: Guest):
         """The stored record of `guest`, read again under the transaction's lock."""
         rec = self._cache.records.get(guest.uuid)
-        if rec is not None and guest.uuid in getattr(self, "_settled", ()) and self._txn:
+        local = self._op_local()
+        if rec is not None and guest.uuid in local.settled and local.txn is not None:
             from agent.api.core import _load_record
-            rec = _load_record(self._txn, guest.uuid)    # sees what settling just staged
+            rec = _load_record(local.txn, guest.uuid)    # sees what settling just staged
         if rec is None or rec.current is None:
             raise _err(f"Unable to find the guest '{guest.name}'.", "not_found")
         return rec
@@ -158,7 +169,8 @@ class GuestOps:
         """A valid guest has the name, or a guests/<name> link holds it (an Invalid guest)."""
         if any(u != besides for u in self._cache.index()["names"].get(name, ())):
             return True
-        target = self._txn.readlink(f"{GUESTS}/{name}") if self._txn else None
+        txn = self._op_local().txn
+        target = txn.readlink(f"{GUESTS}/{name}") if txn is not None else None
         return target is not None and os.path.basename(target.rstrip("/")) != besides
 
     def _write_config(self, txn, uuid: str, which: str, guest: Guest) -> None:

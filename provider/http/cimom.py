@@ -7,6 +7,7 @@ login's 401 is held back with `callLater` when the source has been failing; noth
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -76,9 +77,19 @@ class CIMOMResource(resource.Resource):
                 _text(request, 500, "internal server error")
         return server.NOT_DONE_YET
 
-    def _source(self, request) -> str:
-        addr = request.getClientAddress()
-        return getattr(addr, "host", "") or ""
+    @staticmethod
+    def _source(request) -> str:
+        """The peer address; IPv4 clients of a dual-stack socket appear as plain IPv4, so the
+        failed-login record and the audit log name them one way."""
+        host = getattr(request.getClientAddress(), "host", "") or ""
+        if host.startswith("::ffff:"):
+            try:
+                mapped = ipaddress.IPv6Address(host).ipv4_mapped
+            except ValueError:
+                mapped = None
+            if mapped is not None:
+                return str(mapped)
+        return host
 
     # -- authentication ---------------------------------------------------------------------
     def _certificate_principal(self, request, source):
