@@ -332,10 +332,14 @@ class _Raw:
     """An entry line not parsed yet: a change parses only the entries it touches, so its
     cost does not grow with the number of guests on the host."""
 
-    __slots__ = ("kind", "line", "where", "_name")
+    __slots__ = ("kind", "line", "lineno", "_name")
 
-    def __init__(self, kind: str, line: str, where: str):
-        self.kind, self.line, self.where, self._name = kind, line, where, None
+    def __init__(self, kind: str, line: str, lineno: int):
+        self.kind, self.line, self.lineno, self._name = kind, line, lineno, None
+
+    @property
+    def where(self) -> str:
+        return f"{DB_PATH}:{self.lineno}"
 
     @property
     def name(self) -> str:
@@ -389,24 +393,26 @@ class DeviceDatabase:
     def from_text(cls, text: str) -> "DeviceDatabase":
         """Read the file. Lines are parsed when first used; a malformed one is reported then,
         with its file and line."""
-        entries: list = []
-        kind = None
+        db = cls()
+        target = None
         by_title = {v: k for k, v in _SECTIONS.items()}
-        for n, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
-            if line in by_title:
-                kind = by_title[line]
+        for n, line in enumerate(text.split("\n"), 1):
+            if not line:
                 continue
-            if not line or line.startswith("#"):
+            if line[-1] in " \t\r" or line[0] in " \t":
+                line = line.strip()
+                if not line:
+                    continue
+            if line[0] == "#":
+                kind = by_title.get(line)
+                if kind is not None:
+                    target = kind
                 continue
-            if kind is None:
+            if target is None:
                 raise AgentError(f"{DB_PATH}:{n}: entry outside a section", "failed")
             if line.count(":") != 3:
-                parse_line(kind, line, f"{DB_PATH}:{n}")      # raises, naming the line
-            entries.append(_Raw(kind, line, f"{DB_PATH}:{n}"))
-        db = cls()
-        for item in entries:
-            db._lists[item.kind].append(item)
+                parse_line(target, line, f"{DB_PATH}:{n}")      # raises, naming the line
+            db._lists[target].append(_Raw(target, line, n))
         return db
 
     def to_text(self) -> str:
@@ -775,11 +781,11 @@ class DeviceDatabase:
     def select(self, query: "ListQuery", host=None) -> list[DeviceEntry]:
         out = self.entries(query.kind)
         if query.entry is not None:
-            ident = identity(query.entry, host) if query.kind != "server" else None
+            ident = _cached_identity(query.entry, host) if query.kind != "server" else None
             out = [e for e in out
                    if e.name == query.entry
                    or (ident is not None and e.kind != "server"
-                       and identity(e.name, host) == ident)]
+                       and _cached_identity(e.name, host) == ident)]
         if query.depend is not None:
             out = [e for e in out if query.depend in e.dependents]
         if query.attr is not None:

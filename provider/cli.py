@@ -158,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, SettingsError) as e:
         print(f"vmprovider: {e}", file=sys.stderr)
         return 1
+    except OSError as e:          # a state folder we may not write, a full disk ...
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"vmprovider: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -105,6 +105,30 @@ def test_file_has_the_header_sections_and_the_guides_line_format(tmp_path, host)
 def test_a_broken_line_names_the_file_and_line():
     with pytest.raises(AgentError, match=r"hpvm_mgmtdb:3"):
         DeviceDatabase.from_text("# h\n# Guest devices\nbroken-line\n")
+    db = DeviceDatabase.from_text("# h\n# Guest devices\n/a:CONFIG=gdev::WWID_NULL\n"
+                                  "/b:SHARE:g1:WWID_NULL\n")
+    assert db.find("gdev", "/a").attrs == {"CONFIG": "gdev"}
+    with pytest.raises(AgentError, match=r"hpvm_mgmtdb:4: malformed attribute"):
+        db.find("gdev", "/b")
+
+
+def test_untouched_lines_are_written_back_as_they_were(host):
+    db = DeviceDatabase()
+    for i in range(50):
+        db.record_use(f"g{i}", disk(f"/var/g{i}.img", kind="file"), host)
+    text = db.to_text()
+    again = DeviceDatabase.from_text(text)
+    again.record_use("g7", NetworkResource(vswitch="localnet"), host)
+    again.release("g3", disk("/var/g3.img", kind="file"), host)
+    lines = again.to_text().splitlines()
+    assert "/var/g3.img:CONFIG=gdev,EXIST=NO,DEVTYPE=FILE,SHARE=NO::WWID_NULL" in lines
+    assert "localnet:CONFIG=gdev,EXIST=NO,DEVTYPE=SWITCH,SHARE=YES:g7:WWID_NULL" in lines
+    changed = set(text.splitlines()) - set(lines)
+    assert "/var/g3.img:CONFIG=gdev,EXIST=NO,DEVTYPE=FILE,SHARE=NO:g3:WWID_NULL" in changed
+    # and the root file system's device no longer lists the released file
+    assert sorted(c.split(":")[0] for c in changed) == ["/dev/vg00/lvol3", "/var/g3.img"]
+    assert "/var/g3.img" not in again.find("gdev", "/dev/vg00/rlvol3", host).dependents
+    assert again.find("gdev", "/var/./g9.img", host).dependents == ["g9"]   # by identity
 
 
 # --- guest hooks ---------------------------------------------------------------------------------

@@ -273,6 +273,12 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(capsys, agent, argv, m
     assert tree(agent.state_dir) == before
 
 
+def test_version_alone_touches_no_state_folder(tmp_path, capsys):
+    state = tmp_path / "never"
+    assert hpvmdevmgmt.main(["--state-dir", str(state), "-v"]) == 0
+    assert capsys.readouterr().out == "Version 1\n" and not state.exists()
+
+
 def test_bad_option_touches_no_state_folder(tmp_path, capsys):
     state = tmp_path / "never"
     assert hpvmdevmgmt.main(["--state-dir", str(state), "-S", "12", "/tmp/f"]) == 1

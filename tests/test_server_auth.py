@@ -246,3 +246,13 @@ def test_readonly_is_refused_writes_and_writes_are_audited(transport_server, mon
     assert records[1]["time"].endswith("+00:00")
     text = log.read_text()
     assert transport_server.password("oper1") not in text
+
+
+def test_user_cli_unwritable_state_is_one_line(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert cli.main(["user", "--state-dir", str(blocker / "state"), "add", "x",
+                     "--password-stdin"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vmprovider: ")

@@ -217,3 +217,19 @@ def test_wbemcli_wrong_password(live_server):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "Invalid username/password" in proc.stdout + proc.stderr
+
+
+def test_concurrent_clients_all_served(live_server, clean_env, om_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(user):
+        conn = _conn(live_server, user)
+        seen = 0
+        for _ in range(10):
+            seen += len(conn.EnumerateInstanceNames("CIM_Namespace"))
+            assert conn.GetInstance(om_path)["Name"] == om_path["Name"]
+        return seen
+
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(work, ["admin", "reader", "oper1", "admin"]))
+    assert results == [results[0]] * 4 and results[0] >= 20

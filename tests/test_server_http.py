@@ -311,3 +311,30 @@ def test_garbage_on_the_wire_does_not_stop_the_server(srv):
         assert not reply or reply.startswith(b"HTTP/1.1 4") or reply.startswith(b"HTTP/1.0 4")
     resp, _ = post(https(srv.port), ENUM, _enum_headers(srv))
     assert resp.status == 200
+
+
+def test_trickled_request_is_cut_off(make_transport_server):
+    srv = make_transport_server(idle_timeout=1.0)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    tls = client_context().wrap_socket(sock, server_hostname="localhost")
+    start = time.monotonic()
+    reply = b""
+    try:
+        for piece in (b"POST /cimom HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b"X-B: 2\r\n"):
+            tls.sendall(piece)         # each piece well inside the idle timeout
+            time.sleep(0.4)
+        tls.settimeout(5)
+        while True:
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        tls.close()
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert time.monotonic() - start < 5
+    resp, _ = post(https(srv.port), ENUM, cim_headers("EnumerateInstanceNames",
+                                                      auth=basic("admin", srv.admin_password)))
+    assert resp.status == 200

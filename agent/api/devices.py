@@ -150,12 +150,12 @@ class DeviceOps:
         return Outcome(value=entry)
 
     def _dev_retarget_guest(self, txn, guest, old: str, new: str) -> None:
+        """Point the guest's devices backed by `old` (under any of its names) at `new`, in
+        its configuration and in one waiting for the next boot."""
         from agent.guestconfig import format_config, parse_config
-        base = f"uuids/{guest.uuid}"
         want = identity(old, self.host)
-        current = txn.read(f"{base}/vmm_config.current")
         for fname in ("vmm_config.current", "vmm_config.next"):
-            rel = f"{base}/{fname}"
+            rel = f"uuids/{guest.uuid}/{fname}"
             data = txn.read(rel)
             if data is None:
                 continue
@@ -165,8 +165,6 @@ class DeviceOps:
                        for s in g.storage]
             if storage != g.storage:
                 txn.write(rel, format_config(dc_replace(g, storage=storage)))
-        if current is not None:
-            txn.write(f"{base}/vmm_config.prev", current)
 
     def create_backing_file(self, size: str, path: str) -> Outcome:
         """`-S size path`: a new file of that size (sparse) to back a virtual disk, and its

@@ -78,7 +78,7 @@ def hex_mac(mac: str | None, upper: bool = False) -> str:
 
 class VswitchOps:
     """Mixin of `Agent`: uses `self.store`, `self.host`, `self.actor`, `self.guests()` and
-    `self.runtime(guest)`."""
+    `self.running_guests()`."""
 
     # --- reads -------------------------------------------------------------------------
 
@@ -92,7 +92,8 @@ class VswitchOps:
             return "missing"
         return "up" if sw.up else "down"
 
-    def select_vswitch(self, name: str | None = None, number: int | str | None = None) -> Vswitch:
+    def select_vswitch(self, name: str | None = None,
+                       number: int | str | None = None) -> Vswitch:
         return self._vsw_vswitches().resolve(name, number)
 
     def _vsw_guest_ports(self, only: set[str] | None = None) -> list[GuestPort]:
@@ -140,12 +141,7 @@ class VswitchOps:
         elif sw.up:
             hn = self._vsw_host_nic(sw.nic)
             mac = hex_mac(getattr(hn, "mac", None)) or None
-            ip = None
-            for attr in ("ip", "ipv4", "address", "ip_address"):
-                v = getattr(hn, attr, None)
-                if v:
-                    ip = str(v[0] if isinstance(v, (list, tuple)) else v)
-                    break
+            ip = None        # the host file records no address per NIC
         else:
             mac = ip = None
         return VswitchSummary(sw.name, sw.number, sw.state, sw.mode, sw.nic, mac, ip)

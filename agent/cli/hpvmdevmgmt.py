@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None, *, agent=None, stdout=None, stderr=None)
     def body(args: list[str]) -> int:
         opts, rest = parse_args(args)
         _precheck(opts)
+        if not any(a in opts for a in _ACTIONS):        # -v alone needs no state
+            (stdout or sys.stdout).write(f"Version {FORMAT_VERSION}\n")
+            return 0
         ag = agent or open_agent(Options(PROG, state_dir=opts.get("state_dir")), args)
         return run(ag, opts, rest, stdout or sys.stdout, stderr or sys.stderr)
 

@@ -41,7 +41,12 @@ class LimitedRequest(server.Request):
 
 
 class LimitedChannel(http.HTTPChannel):
+    """Also bounds the time one request may take to arrive: the idle timeout restarts with
+    every byte, so without this a client trickling a byte a minute holds a connection
+    forever. From a request's first byte, all of it must be in within `idle_timeout`."""
+
     _refusing = False
+    _read_deadline = None
 
     def allHeadersReceived(self):
         limit = self.site.max_request_bytes
@@ -62,7 +67,32 @@ class LimitedChannel(http.HTTPChannel):
     def dataReceived(self, data: bytes) -> None:
         if self._refusing:
             return           # drop the rest of an oversized request
+        if self._read_deadline is None and not self._handlingRequest:
+            self._read_deadline = self.callLater(self.site.timeOut, self._too_slow)
         super().dataReceived(data)
+
+    def allContentReceived(self):
+        self._cancel_deadline()
+        super().allContentReceived()
+
+    def _cancel_deadline(self) -> None:
+        if self._read_deadline is not None:
+            if self._read_deadline.active():
+                self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _too_slow(self) -> None:
+        self._read_deadline = None
+        self._refusing = True
+        body = b"request not received in time\n"
+        self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                             b"Content-Type: text/plain; charset=utf-8\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self._cancel_deadline()
+        super().connectionLost(reason)
 
     def rawDataReceived(self, data: bytes) -> None:
         if self._refusing:

@@ -16,7 +16,8 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web import pages, resource, server
 
 from provider.auth import Authenticator, FailureThrottle, parse_basic
-from provider.http.headers import CIM_MAPPING_URI, HTTPFault, read_cim_headers
+from provider.http.headers import (CIM_MAPPING_URI, HTTPFault, declared_mpost_namespace,
+                                   read_cim_headers)
 from provider.http.pipeline import Pipeline, Reply
 
 log = logging.getLogger("vmprovider.http")
@@ -160,9 +161,7 @@ class CIMOMResource(resource.Resource):
         try:
             headers = read_cim_headers(request, mpost=request.method == b"M-POST")
         except HTTPFault as fault:
-            prefix = None
-            if request.method == b"M-POST":
-                prefix = self._mpost_prefix(request)
+            prefix = declared_mpost_namespace(request) if request.method == b"M-POST" else None
             _text(request, fault.status, fault.message, cim_error=fault.cim_error,
                   prefix=prefix)
             return
@@ -172,13 +171,6 @@ class CIMOMResource(resource.Resource):
                               principal)
         d.addCallback(self._reply, request, headers, started, gone)
         d.addErrback(self._internal_error, request, gone)
-
-    @staticmethod
-    def _mpost_prefix(request) -> str | None:
-        from provider.http.headers import _MAN_RE
-        man = request.getHeader(b"Man")
-        m = _MAN_RE.match(man.decode("latin-1")) if man else None
-        return m.group("ns") if m else None
 
     def _reply(self, reply: Reply, request, headers, started, gone) -> None:
         if gone or request.finished:

@@ -64,6 +64,13 @@ def _mpost_namespace(request) -> str:
     return m.group("ns")
 
 
+def declared_mpost_namespace(request) -> str | None:
+    """The `ns=NN` of a well-formed Man header (to prefix a fault's CIMError), else None."""
+    man = _get(request, "Man")
+    m = _MAN_RE.match(man) if man else None
+    return m.group("ns") if m else None
+
+
 def check_content_type(request) -> None:
     ctype = _get(request, "Content-Type")
     if ctype is None:
