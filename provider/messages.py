@@ -17,7 +17,8 @@ from pywbem import NocaseDict
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking. `role` is the host role: 'admin', 'oper' or 'readonly'."""
+    """Who is asking. `role` is the host role: 'admin', 'oper' or 'readonly', or 'none' (no
+    host-wide rights: only what a guest's own -u/-g lists grant; see docs/cim-classes.md)."""
 
     user: str
     role: str

@@ -478,3 +478,34 @@ def test_unnamed_key_values_are_refused_with_a_clear_error():
 def test_comments_and_processing_instructions_are_ignored():
     body = imethod().replace("<SIMPLEREQ>", "<SIMPLEREQ><!-- note --><?pi x?>")
     assert parse_request(body.encode()).params["ClassName"] == "PRB_Test"
+
+
+# ----------------------------------------------------------------- embedded MOF
+
+def _methodcall(param_xml: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
+            '<MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLEREQ><METHODCALL NAME="DefineSystem">'
+            '<LOCALCLASSPATH><LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/>'
+            '</LOCALNAMESPACEPATH><CLASSNAME NAME="HPVM_VirtualSystemManagementService"/>'
+            f'</LOCALCLASSPATH>{param_xml}</METHODCALL></SIMPLEREQ></MESSAGE></CIM>').encode()
+
+
+def test_embedded_instance_as_mof_text_is_read():
+    mof = 'instance of HPVM_MemoryAllocationSettingData { VirtualQuantity = 4096; ' \
+          'AllocationUnits = "byte*2^20"; };'
+    body = _methodcall('<PARAMVALUE NAME="ResourceSettings" EmbeddedObject="instance">'
+                       f'<VALUE.ARRAY><VALUE>{mof}</VALUE></VALUE.ARRAY></PARAMVALUE>')
+    req = parse_request(body)
+    value = req.params["ResourceSettings"].value
+    assert isinstance(value[0], CIMInstance)
+    assert value[0].classname == "HPVM_MemoryAllocationSettingData"
+    assert value[0]["AllocationUnits"] == "byte*2^20"
+
+
+def test_malformed_embedded_mof_is_an_invalid_parameter():
+    body = _methodcall('<PARAMVALUE NAME="SystemSettings" EmbeddedObject="instance">'
+                       '<VALUE>instance of X { Name = ; };</VALUE></PARAMVALUE>')
+    with pytest.raises(pywbem.CIMError) as info:
+        parse_request(body)
+    assert info.value.status_code == pywbem.CIM_ERR_INVALID_PARAMETER
+    assert "MOF" in info.value.status_description

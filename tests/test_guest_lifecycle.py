@@ -208,3 +208,15 @@ def test_boot_host_admits_guests_in_order_until_resources_run_out(env):
     out = a.boot_host()
     assert [g.name for g in out.value] == ["a1", "a2"]
     assert out.warnings == ["Guest a3 did not start: Insufficient free memory for guest."]
+
+
+def test_new_memory_size_adjusts_the_dynamic_memory_range(env):
+    a, clock, _ = env
+    a.create_guest("guest1", GuestChanges(memory_mb=6144, dynmem={
+        "ram_dyn_type": "any", "ram_dyn_min": 1222, "ram_dyn_max": 6144,
+        "ram_dyn_target_start": 4096}))
+    a.modify_guest(a.find_guest("guest1"), GuestChanges(memory_mb=3072))
+    dm = a.find_guest("guest1").dynmem
+    assert (dm.min_mb, dm.max_mb, dm.target_start_mb) == (1222, 3072, 3072)
+    with pytest.raises(AgentError, match="ram_dyn_min"):
+        a.modify_guest(a.find_guest("guest1"), GuestChanges(memory_mb=1024))

@@ -94,7 +94,7 @@ class _GuestCache:
         store = self.core.store
         if store.generation() == self.generation:
             return
-        with self.lock, store.snapshot() as snap:
+        with store.snapshot() as snap, self.lock:   # lock order: store, then cache
             # Guests named by the events since our last look are read again whatever their
             # file stats say (a coarse mtime cannot hide a change); the rest by stats.
             last = snap.last_seq()
@@ -119,7 +119,7 @@ class _GuestCache:
         else committed in between (then the next refresh revalidates everything)."""
         if after is None or self.generation != before:
             return
-        with self.lock, self.core.store.snapshot() as snap:
+        with self.core.store.snapshot() as snap, self.lock:
             if snap.generation != after:
                 return
             # copy on write: other threads may be iterating the current dicts

@@ -248,6 +248,15 @@ class GuestOps:
                 g.reserved_mb = ch.reserved_mb
         if ch.dynmem:
             g.dynmem = _apply_dynmem(g.dynmem, ch.dynmem)
+        if ch.memory_mb is not None and not live_only and g.dynmem.type != "none":
+            # a new -r revalidates the ranges: they are adjusted to fit the new size
+            dm = g.dynmem
+            if "ram_dyn_max" not in ch.dynmem and dm.max_mb is not None and dm.max_mb > g.memory_mb:
+                dm = replace(dm, max_mb=g.memory_mb)
+            if "ram_dyn_target_start" not in ch.dynmem and dm.target_start_mb is not None \
+                    and dm.target_start_mb > g.memory_mb:
+                dm = replace(dm, target_start_mb=g.memory_mb)
+            g.dynmem = dm
         for kind, name in ch.revoke:
             before = len(g.roles)
             g.roles = [r for r in g.roles if not (r.kind == kind and r.name == name)]

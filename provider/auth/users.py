@@ -2,7 +2,7 @@
 
 `<state>/users.json`, mode 0600, rewritten atomically (temp file, fsync, rename) under an
 flock so `vmprovider user ...` and a running server never see half a file. Each user has a
-role (admin | oper | readonly, DECISIONS §4) and either a scrypt hash (salt and cost
+role (admin | oper | readonly, DECISIONS §4; or none: rights only through guests' own lists) and either a scrypt hash (salt and cost
 parameters stored with it, so they can be raised later without breaking old entries) or
 `"pam": true`, meaning the password is checked by PAM when the server is configured for it.
 """
@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("admin", "oper", "readonly")
+# `none`: no host-wide rights; such a user acts only through a guest's own -u/-g lists.
+ROLES = ("admin", "oper", "readonly", "none")
 USERS_FILE = "users.json"
 ADMIN_PASSWORD_FILE = "admin-password"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,63}$")

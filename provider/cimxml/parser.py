@@ -27,6 +27,7 @@ from pywbem import (CIMClass, CIMClassName, CIMInstance, CIMInstanceName, CIMMet
                     NocaseDict)
 
 from provider.messages import CIMRequest, RawParam
+from provider.cimxml.embedded_mof import instance_from_mof, is_mof
 from provider.cimxml.values import CIM_TYPES, format_value, parse_boolean, parse_number, \
     parse_value
 
@@ -690,6 +691,12 @@ class _Converter:
     def embedded_object(self, text: str, kind: str, depth: int, what: str):
         """The XML text of an embedded INSTANCE (or CLASS, for kind 'object')."""
         self._deeper(None, depth + 1)
+        if kind == "instance" and is_mof(text):
+            # libvirt-cim style clients embed instances as MOF text, not CIM-XML
+            try:
+                return instance_from_mof(text)
+            except ValueError as exc:
+                raise _Fault(f"{what}: the embedded MOF instance is malformed: {exc}") from None
         root = _parse_fragment(text)
         if root.tag == "INSTANCE":
             return self.instance(root, depth + 1)

@@ -12,7 +12,7 @@ from provider.operations import associations, classes, instances, methods, pull,
 from provider.operations.common import check_parameters
 from provider.operations.errors import to_cim_error
 from provider.operations.pull import PullLimits, PullManager
-from provider.providers.base import ROLES
+from provider.providers.base import PRINCIPAL_ROLES
 
 # operation -> (handler, changes something). Writes need a role the provider names; reads
 # are open to every role (providers may narrow what a principal sees).
@@ -84,7 +84,7 @@ class Dispatcher:
     def handle(self, request: CIMRequest, principal: Principal):
         """The result of `request` (shapes as in docs/architecture.md) or a pywbem.CIMError."""
         try:
-            if principal.role not in ROLES:
+            if principal.role not in PRINCIPAL_ROLES:
                 raise CIMError(pywbem.CIM_ERR_ACCESS_DENIED,
                                f"user {principal.user} has no role on this host")
             if not request.namespace or not self.schema.has_namespace(request.namespace):

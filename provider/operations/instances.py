@@ -10,7 +10,7 @@ from pywbem import CIMError, CIMInstance, CIMInstanceName
 from provider.operations.common import (Shape, get_bool, get_instance_name, get_property_list,
                                         get_str, invalid, shape_instance)
 from provider.operations.params import type_value
-from provider.providers.base import ROLES, Context, InstanceProvider
+from provider.providers.base import PRINCIPAL_ROLES, ROLES, Context, InstanceProvider
 
 # -- checks ------------------------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ def authorize(ctx: Context, provider: InstanceProvider, action: str, target,
     principal = ctx.principal
     if principal.role in ROLES and principal.role in roles:
         return
-    if principal.role in ROLES and provider.authorize(ctx, action, target):
+    if principal.role in PRINCIPAL_ROLES and provider.authorize(ctx, action, target):
         return
     what = target.classname if hasattr(target, "classname") else str(target)
     raise CIMError(pywbem.CIM_ERR_ACCESS_DENIED,

@@ -9,7 +9,13 @@ from provider.providers.registry import ProviderEnvironment, ProviderRegistry
 
 # Installed in this order; interop first, since it registers Profile Registration, which
 # the other families' profiles reference.
-FAMILIES = ["provider.providers.interop"]
+# The VM model's families (hpvm_*) read through env.agent and install nothing without one.
+FAMILIES = ["provider.providers.interop",
+            "provider.providers.hpvm_systems", "provider.providers.hpvm_devices",
+            "provider.providers.hpvm_settings", "provider.providers.hpvm_pools",
+            "provider.providers.hpvm_capabilities", "provider.providers.hpvm_switches",
+            "provider.providers.hpvm_services", "provider.providers.hpvm_devicedb",
+            "provider.providers.hpvm_associations", "provider.providers.hpvm_profiles"]
 
 
 def install_all(registry: ProviderRegistry, env: ProviderEnvironment,

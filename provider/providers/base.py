@@ -32,6 +32,10 @@ from agent.clock import Clock
 from provider.messages import MethodResult, Principal
 
 ROLES = ("admin", "oper", "readonly")
+# A principal with host role `none` has no host-wide rights: reads are narrowed by the
+# providers (a guest's own admin/oper lists), writes and methods need an `authorize` grant.
+NO_HOST_ROLE = "none"
+PRINCIPAL_ROLES = ROLES + (NO_HOST_ROLE,)
 ADMIN = frozenset({"admin"})
 ADMIN_OPER = frozenset({"admin", "oper"})
 

@@ -6,8 +6,7 @@ from one guest reads that guest, not the host's every guest. Jobs' associations
 """
 from __future__ import annotations
 
-from provider.providers.hpvm_common import (GUEST_CLASS, HpvmAssociation, Ref,
-                                            alloc_caps_id, misc_device_id, model_for,
+from provider.providers.hpvm_common import (HpvmAssociation, Ref, alloc_caps_id, classify, misc_device_id, model_for,
                                             network_device_id, pool_id, rasd_id,
                                             storage_device_id)
 from provider.providers.hpvm_capabilities import ENT_CAPS, HOST_CAPS, MIGRATION_CAPS, VSMC
@@ -327,10 +326,8 @@ class ElementCapabilities(_Assoc):
                 host_links.append((m.iid_path(POOL_CLASSES[pkind], pool_id(pkind, name)),
                                    caps("HPVM_AllocationCapabilities",
                                         alloc_caps_id(pkind, name)), [2]))
-        from provider.providers.base import same_path
         for element, capability, chars in host_links:
-            if source is not None and not (
-                    _names(source, element, m) or _names(source, capability, m)):
+            if source is not None and source not in (classify(element), classify(capability)):
                 continue
             v = {"ManagedElement": element, "Capabilities": capability}
             if chars:
@@ -349,13 +346,6 @@ class ElementCapabilities(_Assoc):
                            "Capabilities": caps("HPVM_EnabledLogicalElementCapabilities",
                                                 f"HPVM:{e.uuid}:StateCapabilities"),
                            "Characteristics": [3]}
-        del same_path
-
-
-def _names(source: Ref, path, m) -> bool:
-    """Whether `source` is the object at `path` (host-wide objects only)."""
-    from provider.providers.hpvm_common import classify
-    return classify(path) == source
 
 
 class SettingsDefineCapabilities(_Assoc):
@@ -368,7 +358,7 @@ class SettingsDefineCapabilities(_Assoc):
                    "Increment": (3, 3)}
 
     def links(self, ctx, snap, classname, source):
-        if source is not None and source.kind not in ("caps", "template", "other"):
+        if source is not None and source.kind not in ("caps", "template", "msd"):
             return
         m = self.m
         for kind, name, cls in template_kinds(snap):

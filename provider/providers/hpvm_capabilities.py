@@ -20,11 +20,25 @@ HOST_CAPS = "HPVM:HostCapabilities"
 ENT_CAPS = "HPVM:EntitlementCapabilities"
 VSMC = "HPVM:ManagementCapabilities"
 MIGRATION_CAPS = "HPVM:MigrationCapabilities"
-# CIM 2.22+ VirtualSystemManagementCapabilities.*MethodsSupported: DefineSystem,
-# DestroySystem, ModifyResourceSettings, ModifySystemSettings, RemoveResources, AddResources.
-VSMS_METHODS = [2, 3, 5, 6, 7, 10]
-# VendorMethodsSupported: CloneSystem ... SetVirtualSwitchPortVLAN
-VENDOR_METHODS = [2, 3, 4, 5, 6, 7, 8, 9, 10]
+# CIM 2.22+ VirtualSystemManagementCapabilities.*MethodsSupported values
+VSMS_METHODS = {"definesystem": 2, "destroysystem": 3, "modifyresourcesettings": 5,
+                "modifysystemsettings": 6, "removeresourcesettings": 7,
+                "addresourcesettings": 10}
+# HPVM_VirtualSystemManagementCapabilities.VendorMethodsSupported values
+VENDOR_METHODS = {"clonesystem": 2, "collectsystemdata": 3, "createvirtualswitch": 4,
+                  "changevirtualswitch": 5, "deletevirtualswitch": 6, "startvirtualswitch": 7,
+                  "haltvirtualswitch": 8, "rebootvirtualswitch": 9,
+                  "setvirtualswitchportvlan": 10}
+# HPVM_VirtualSystemMigrationCapabilities: the moves run as jobs, the checks answer at once
+MIGRATION_ASYNC = {"migratevirtualsystemtohost": 2, "migratevirtualsystemtosystem": 3}
+MIGRATION_SYNC = {"checkvirtualsystemismigratabletohost": 4,
+                  "checkvirtualsystemismigratabletosystem": 5}
+
+
+def supported(provider_class, table: dict) -> list[int]:
+    """The values of `table` for the methods the service's provider really implements, so
+    the capabilities never advertise a method that would answer METHOD_NOT_AVAILABLE."""
+    return sorted(v for name, v in table.items() if name in provider_class._cim_methods)
 ALLOCATION = {  # kind -> (ResourceType, SharingMode: 2 Dedicated, 3 Shared)
     "processor": (3, 3), "memory": (4, 2), "storage": (17, 2), "network": (10, 3)}
 
@@ -72,12 +86,14 @@ class ManagementCapabilitiesProvider(HpvmProvider):
     def instances(self, ctx, snap, classname):
         if not host_wide(ctx):
             return
+        from provider.providers.hpvm_services import ManagementServiceProvider as svc
+        # the service's methods answer when done (0); none returns a job
         yield self.m.f(classname).make({
             "InstanceID": VSMC, "ElementName": "Management service capabilities",
             "VirtualSystemTypesSupported": ["Integrity VM"],
-            "SynchronousMethodsSupported": VSMS_METHODS,
-            "AsynchronousMethodsSupported": VSMS_METHODS,
-            "VendorMethodsSupported": VENDOR_METHODS}, ctx)
+            "SynchronousMethodsSupported": supported(svc, VSMS_METHODS),
+            "AsynchronousMethodsSupported": [],
+            "VendorMethodsSupported": supported(svc, VENDOR_METHODS)}, ctx)
 
 
 class MigrationCapabilitiesProvider(HpvmProvider):
@@ -86,10 +102,12 @@ class MigrationCapabilitiesProvider(HpvmProvider):
     def instances(self, ctx, snap, classname):
         if not host_wide(ctx):
             return
+        from provider.providers.hpvm_services import MigrationServiceProvider as svc
         yield self.m.f(classname).make({
             "InstanceID": MIGRATION_CAPS, "ElementName": "Migration service capabilities",
             "ProductVersion": PRODUCT_RELEASE,
-            "SynchronousMethodsSupported": [4], "AsynchronousMethodsSupported": [2],
+            "SynchronousMethodsSupported": supported(svc, MIGRATION_SYNC),
+            "AsynchronousMethodsSupported": supported(svc, MIGRATION_ASYNC),
             "DestinationHostFormatsSupported": [2, 3], "MaximumConcurrentMigrations": 1},
             ctx)
 

@@ -159,6 +159,8 @@ def classify(path: CIMInstanceName) -> Ref:
         return Ref("service", None, _s(key(path, "Name")))
     if cls in ("hpvm_guestiodevicedb", "hpvm_serveriodevicedb", "hpvm_restrictediodevicedb"):
         return Ref("devdb", None, iid)
+    if cls == "hpvm_virtualsystemmigrationsettingdata":
+        return Ref("msd", None, iid)
     if cls == "hpvm_mseserver":
         return Ref("mse", None, _s(key(path, "Name")))
     return Ref("other")
@@ -580,6 +582,3 @@ class HpvmAssociation(AssociationProvider):
                 return inst
         return None
 
-
-def not_found(what: str) -> pywbem.CIMError:
-    return pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, what)

@@ -5,8 +5,9 @@ hpvmdevmgmt -a, -m and -d through CIM.
 InstanceID = ``HPVM:<gdev|rdev|server>:<entry name>``; on create it may be left out when
 EntryName is given. Settable: Shared (SHARE=YES|NO), ServerID (SERVERID), ServerAddress
 (SERVERADDR) and the user attributes in Attributes[] as ``NAME=VALUE``. CONFIG, EXIST and
-DEVTYPE are the host's (refused on create; on modify accepted only unchanged); Exists,
-DeviceType, Dependents and WWID are read-only. Several attributes change in one store
+DEVTYPE are the host's (refused on create, ignored on modify: a client may send back an
+instance it read); Exists, DeviceType, Dependents and WWID are read-only (refused on create,
+ignored on modify). Several attributes change in one store
 transaction, through the same DeviceDatabase operations and events as hpvmdevmgmt, so a
 refusal changes nothing. Writes need the host admin role.
 """
@@ -65,9 +66,9 @@ def wanted_attrs(instance, kind: str, *, creating: bool, current=None) -> list[t
         if not sep or not name:
             raise _bad(f"{cls}.Attributes: {raw!r} is not NAME=VALUE")
         if name in SYSTEM_ATTRS:
-            if creating or current is None or current.attrs.get(name) != value:
+            if creating:
                 raise _bad(f"{cls}.Attributes: {name} is set by the VM Host, not by clients")
-            continue
+            continue          # an instance read back: the host's own values are not compared
         if current is not None and current.attrs.get(name) == value:
             continue
         attrs.append((name, value))
@@ -108,6 +109,10 @@ class DeviceDbWrites:
         return entry
 
     def create(self, ctx, instance):
+        with agent_lock(self.env):
+            return self._create(ctx, instance)
+
+    def _create(self, ctx, instance):
         kind = _kind(instance.classname)
         iid = _prop(instance, "InstanceID")
         name = _prop(instance, "EntryName")
@@ -138,6 +143,10 @@ class DeviceDbWrites:
         return entry_path(kind, entry.name, instance.classname)
 
     def modify(self, ctx, instance, properties):
+        with agent_lock(self.env):
+            self._modify(ctx, instance, properties)
+
+    def _modify(self, ctx, instance, properties):
         kind = _kind(instance.classname)
         name = _name_from_id(kind, instance.path.keybindings.get("InstanceID"),
                              instance.classname)
@@ -146,11 +155,12 @@ class DeviceDbWrites:
         if current is None:
             raise _bad(f"No {kind} entry named '{name}'", pywbem.CIM_ERR_NOT_FOUND)
         wanted = {p.lower() for p in properties}
-        for prop in ("EntryName",) + _READ_ONLY:
-            if prop.lower() in wanted and _prop(instance, prop) is not None:
-                have = {"EntryName": current.name, "EntryClass": kind}.get(prop)
-                if have is None or _prop(instance, prop) != have:
-                    raise _bad(f"{instance.classname}.{prop} is read-only")
+        # read-only properties of an instance read back are not compared (EXIST, WWID and
+        # the dependents move with the host); only the name may not change
+        entry_name = _prop(instance, "EntryName")
+        if "entryname" in wanted and entry_name is not None and entry_name != current.name:
+            raise _bad(f"{instance.classname}.EntryName is the entry's name and cannot change "
+                       "(delete the entry and create another)")
         trimmed = pywbem.CIMInstance(instance.classname)
         for p in ("Attributes", "Shared", "ServerID", "ServerAddress"):
             if p.lower() in wanted and _prop(instance, p) is not None:

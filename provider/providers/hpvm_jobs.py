@@ -132,6 +132,18 @@ class JobManager:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._numbers = itertools.count(1)
+        self._requested: dict[str, int] = {}
+
+    def note_request(self, uuid: str, requested: int) -> None:
+        """Remember the last RequestedState a guest accepted (DSP1057: RequestedState shows
+        the last request; cimtest checks it)."""
+        with self._lock:
+            self._requested[uuid] = requested
+
+    def requested_state(self, uuid: str) -> int | None:
+        """The last RequestedState the guest accepted since the server started, or None."""
+        with self._lock:
+            return self._requested.get(uuid)
 
     # -- timings -----------------------------------------------------------------------
 
@@ -182,58 +194,71 @@ class JobManager:
         job.error_description = description
 
     def advance(self, job: Job) -> Job:
-        """Bring `job` up to date with the guest as the agent shows it now."""
-        with self._lock:
-            if job.done:
-                return job
+        """Bring `job` up to date with the guest as the agent shows it now. Locks are taken
+        in one order everywhere: the agent's, then the jobs'."""
+        if job.done:
+            return job
+        with self._agent_lock:
             now = self.clock.now()
             try:
                 guest = self.agent.find_by_uuid(job.guest_uuid)
                 state = self.agent.runtime(guest).state
             except AgentError:
-                self._finish(job, EXCEPTION, now, code=4,
-                             description=f"The guest '{job.guest_name}' no longer exists.")
-                return job
-            if state in job.targets:
-                self._finish(job, COMPLETED, now)
-                return job
-            late = job.deadline is not None and now >= job.deadline
-            if job.action == "stop":
-                if late:
-                    self._hard_stop(job, guest, now)
-                    return job
-            elif state == OFF:
-                self._finish(job, EXCEPTION, now, code=4,
-                             description=f"The guest '{job.guest_name}' stopped before it "
-                                         f"reached {' or '.join(job.targets)}.")
-                return job
-            elif state == ON_ATTN:
-                self._finish(job, EXCEPTION, now, code=4,
-                             description=f"The guest '{job.guest_name}' is {ON_ATTN}.")
-                return job
-            elif late:
-                self._finish(job, EXCEPTION, now, code=3,
-                             description=f"The guest '{job.guest_name}' did not reach "
-                                         f"{' or '.join(job.targets)} within the timeout "
-                                         f"period; it is {state}.")
-                return job
-            if job.expected_seconds:
-                elapsed = max(0.0, now - job.submitted)
-                job.percent = max(job.percent,
-                                  min(99, int(100 * elapsed / job.expected_seconds)))
-            return job
+                guest = state = None
+            with self._lock:
+                if not job.done:
+                    self._step(job, guest, state, now)
+        return job
+
+    def _step(self, job: Job, guest, state: str | None, now: float) -> None:
+        if guest is None:
+            self._finish(job, EXCEPTION, now, code=4,
+                         description=f"The guest '{job.guest_name}' no longer exists.")
+            return
+        if state in job.targets:
+            self._finish(job, COMPLETED, now)
+            return
+        late = job.deadline is not None and now >= job.deadline
+        if job.action == "stop":
+            if late:
+                self._hard_stop(job, guest, now)
+                return
+        elif state == OFF:
+            self._finish(job, EXCEPTION, now, code=4,
+                         description=f"The guest '{job.guest_name}' stopped before it "
+                                     f"reached {' or '.join(job.targets)}.")
+            return
+        elif state == ON_ATTN:
+            self._finish(job, EXCEPTION, now, code=4,
+                         description=f"The guest '{job.guest_name}' is {ON_ATTN}.")
+            return
+        elif late:
+            self._finish(job, EXCEPTION, now, code=3,
+                         description=f"The guest '{job.guest_name}' did not reach "
+                                     f"{' or '.join(job.targets)} within the timeout "
+                                     f"period; it is {state}.")
+            return
+        if job.expected_seconds:
+            elapsed = max(0.0, now - job.submitted)
+            job.percent = max(job.percent, min(99, int(100 * elapsed / job.expected_seconds)))
 
     def _hard_stop(self, job: Job, guest, now: float) -> None:
-        """A graceful stop past its TimeoutPeriod: stop the guest hard."""
+        """A graceful stop past its TimeoutPeriod: stop the guest hard (the caller holds the
+        agent lock), in the name of the job's owner."""
+        agent = self.agent
+        old_actor, old_command = agent.actor, agent.command
+        agent.actor = f"cim:{job.owner}"
+        agent.command = f"CIM {job.method}(RequestedState=3) {job.guest_name}: TimeoutPeriod"
         try:
-            with self._agent_lock:
-                self.agent.stop_guest(guest, hard=True, force=job.force)
+            agent.stop_guest(guest, hard=True, force=job.force)
         except AgentError as exc:
-            if self.agent.runtime(guest).state == OFF:      # it went Off meanwhile
+            if agent.runtime(guest).state == OFF:      # it went Off meanwhile
                 self._finish(job, COMPLETED, now)
                 return
             self._finish(job, EXCEPTION, now, code=4, description="\n".join(exc.lines))
             return
+        finally:
+            agent.actor, agent.command = old_actor, old_command
         job.warnings.append(f"The guest '{job.guest_name}' did not shut down within the "
                             "timeout period; it was stopped hard (hpvmstop -h).")
         self._finish(job, COMPLETED, now)

@@ -28,13 +28,12 @@ from pywbem import CIMDateTime, CIMError
 from agent.backends.base import (BOOTING, INVALID, OFF, ON_ATTN, ON_EFI, ON_OS, STOPPING)
 from agent.errors import AgentError
 from provider.providers.base import ADMIN_OPER, cim_method, method_result
-from provider.providers.hpvm_jobs import job_manager, run_agent
+from provider.providers.hpvm_jobs import agent_lock, job_manager, run_agent
 
 START, HARD_STOP, SHUT_DOWN, REBOOT, RESET = 2, 3, 4, 10, 11
 SUPPORTED = (START, HARD_STOP, SHUT_DOWN, REBOOT, RESET)
 COMPLETED, JOB_STARTED, INVALID_TRANSITION = 0, 4096, 4097
 
-_RUNNING = (BOOTING, ON_EFI, ON_OS, ON_ATTN)
 # present state -> the requests it allows (the commands' own rules, made explicit)
 TRANSITIONS: dict[str, tuple[int, ...]] = {
     OFF: (START,),
@@ -94,6 +93,11 @@ def _result(code: int, job=None, warnings=()):
 class GuestLifecycleMethods:
     """Mixin for the HPVM_Guest provider (which sets ``self.env``, its ProviderEnvironment)."""
 
+    def call_method(self, handler, ctx, target, params):
+        # the whole method under the agent's lock: its reads and its change see one state
+        with agent_lock(self.env):
+            return super().call_method(handler, ctx, target, params)
+
     @cim_method("RequestStateChange", roles=ADMIN_OPER)
     def _request_state_change(self, ctx, target, params):
         env = self.env
@@ -133,10 +137,12 @@ class GuestLifecycleMethods:
         if requested == HARD_STOP:
             run_agent(env, ctx, label,
                       lambda: agent.stop_guest(guest, hard=True, force=force))
+            jobs.note_request(uuid, requested)
             return _result(COMPLETED)
         if requested == SHUT_DOWN:
             run_agent(env, ctx, label,
                       lambda: agent.stop_guest(guest, hard=False, force=force))
+            jobs.note_request(uuid, requested)
             job = jobs.create(method=method, name=f"Shut down guest {guest.name}", owner=owner,
                               guest=guest, action="stop", targets=(OFF,),
                               expected_seconds=jobs._timing("stop_seconds"), timeout=timeout,
@@ -148,6 +154,7 @@ class GuestLifecycleMethods:
         else:
             run_agent(env, ctx, label, lambda: agent.reboot_guest(guest))
             action, what = ("reboot", "Reboot") if requested == REBOOT else ("reset", "Reset")
+        jobs.note_request(uuid, requested)
         booted = agent.find_by_uuid(uuid)
         targets, expected = jobs.boot_target(booted)
         job = jobs.create(method=method, name=f"{what} guest {booted.name}", owner=owner,

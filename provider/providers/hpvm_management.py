@@ -24,10 +24,11 @@ from agent.errors import AgentError
 from agent.resources import StorageResource, address_of
 from agent.rules import format_problem_block
 from provider.providers.base import ADMIN, cim_method, method_result
-from provider.providers.hpvm_jobs import guest_path, run_agent
+from provider.providers.hpvm_jobs import agent_lock, guest_path, run_agent
 from provider.providers.hpvm_rasd import (ETHERNET, PROC, MEM, STORAGE, RASD_CLASSES, VSSD,
                                           bad, check_address_kept, convert_new_resources,
-                                          device_id, embedded_list, find_device,
+                                          device_address, device_id, embedded_list,
+                                          find_device, lookup_device, not_assigned,
                                           memory_changes, network_resource, parse_key,
                                           processor_changes, props_of, rasd_path,
                                           same_device, storage_resource, system_changes)
@@ -64,6 +65,11 @@ def switch_path(name: str) -> CIMInstanceName:
 class ManagementServiceMethods:
     """Mixin for the HPVM_VirtualSystemManagementService provider (``self.env`` set)."""
 
+    def call_method(self, handler, ctx, target, params):
+        # the whole method under the agent's lock: its reads and its change see one state
+        with agent_lock(self.env):
+            return super().call_method(handler, ctx, target, params)
+
     # -- lookups -----------------------------------------------------------------------
 
     def _guest_of_system(self, ref, param: str):
@@ -99,6 +105,9 @@ class ManagementServiceMethods:
     def _persistent(self, guest):
         """The configuration a change is made to (the next boot's, as hpvmmodify)."""
         return self.env.agent.next_config(guest) or guest
+
+    def _cpu_mhz(self) -> int | None:
+        return getattr(self.env.agent.host, "cpu_mhz", None)
 
     def _call(self, ctx, label: str, call):
         return run_agent(self.env, ctx, f"{SERVICE}.{label}", call)
@@ -211,7 +220,7 @@ class ManagementServiceMethods:
             done.add(iid)
             expected = {"cpu": PROC, "memory": MEM}.get(key.part or "")
             if key.is_device:
-                old = find_device(current, key.part, f"{p.where}.InstanceID")
+                old = _device_for_change(current, key.part, p)
                 expected = STORAGE if isinstance(old, StorageResource) else ETHERNET
             if expected is None:
                 raise p.err("InstanceID", f"{iid} is a guest's configuration, not a resource "
@@ -219,11 +228,10 @@ class ManagementServiceMethods:
             if p.classname != expected:
                 raise p.err("InstanceID", f"{iid} is a {expected}, not a {p.classname}")
             if expected == PROC:
-                processor_changes(p, ch, current)
+                processor_changes(p, ch, current, self._cpu_mhz())
             elif expected == MEM:
-                runtime = agent.runtime(guest).memory
                 memory_changes(p, ch, current, purpose="modify",
-                               runtime_target=runtime.target_mb if runtime else None)
+                               runtime_target=_shown_target(agent, guest, current))
             else:
                 make = storage_resource if expected == STORAGE else network_resource
                 new = make(p, "add")
@@ -290,8 +298,9 @@ class ManagementServiceMethods:
 
     def _clone(self, ctx, source, p, params, flags, *, removed, mac, serial, share):
         """hpvmclone: the VSSD's ElementName names the clone; its other values and the
-        RASDs change the copy (a RASD with the InstanceID of a source device: -m; without:
-        -a; processor/memory: -c -e -E -r -x); RemovedResourceSettings: -d."""
+        RASDs change the copy (a RASD with the InstanceID of a source device: -b or -m, see
+        `_boot_copy`; without: -a; processor/memory: -c -e -E -r -x);
+        RemovedResourceSettings: -d."""
         agent, schema = self.env.agent, self.env.schema
         src = self._persistent(source)
         ch = GuestChanges(mac_address=mac, serial_number=serial, share_ports=share)
@@ -311,14 +320,18 @@ class ManagementServiceMethods:
                 raise q.err("InstanceID", f"{iid} names a setting of another guest, not of "
                                           f"the source '{source.name}'")
             if key.part == "cpu" and q.classname == PROC:
-                processor_changes(q, ch, src)
+                processor_changes(q, ch, src, self._cpu_mhz())
             elif key.part == "memory" and q.classname == MEM:
                 memory_changes(q, ch, src, purpose="clone")
             elif key.is_device:
-                old = find_device(src, key.part, f"{q.where}.InstanceID")
+                old = _device_for_change(src, key.part, q)
                 cls = STORAGE if isinstance(old, StorageResource) else ETHERNET
                 if q.classname != cls:
                     raise q.err("InstanceID", f"{iid} is a {cls}, not a {q.classname}")
+                copy = _boot_copy(q, old) if cls == STORAGE else None
+                if copy is not None:
+                    ch.boot_copies.append(copy)
+                    continue
                 new = (storage_resource if cls == STORAGE else network_resource)(q, "add")
                 check_address_kept(q, new, old)
                 if not same_device(new, old):
@@ -424,6 +437,52 @@ class ManagementServiceMethods:
                    lambda: self.env.agent.set_vswitch_port_vlan(
                        name, port=int(port), vlan=None if vlan is None else int(vlan)))
         return _done([])
+
+
+def _shown_target(agent, guest, config) -> int | None:
+    """The TargetMemory a guest's memory RASD shows (as hpvmstatus shows Target memory): the
+    live target while its DM driver runs, else ram_dyn_target_start or its memory."""
+    dm = config.dynmem
+    if dm.type == "none":
+        return None
+    rt = agent.runtime(guest)
+    if rt.memory is not None and rt.memory.driver and rt.active:
+        return rt.memory.target_mb
+    return dm.target_start_mb if dm.target_start_mb is not None else config.memory_mb
+
+
+def _device_for_change(guest, part: str, p):
+    """The device a RASD's InstanceID selects for a change (-m). One the guest lacks is
+    refused with hpvmmodify's text, which names the whole new spec."""
+    where = f"{p.where}.InstanceID"
+    old = lookup_device(guest, part, where)
+    if old is not None:
+        return old
+    addr = device_address(part, where)
+    if p.classname not in (STORAGE, ETHERNET):
+        raise p.err("InstanceID", f"{part} is a device, not a {p.classname}")
+    try:
+        new = (storage_resource if p.classname == STORAGE else network_resource)(p, "add")
+    except CIMError:
+        raise not_assigned(guest, addr) from None
+    raise not_assigned(guest, _at(new, addr))
+
+
+def _boot_copy(q, old):
+    """hpvmclone -b for a source storage RASD sent with CloneSystem, or None for -m: a
+    RASD naming no backing store (HostResource and BackingType absent) copies a file backing
+    store beside the source's (`<file>.<clone>`); one naming a file that does not exist yet
+    copies it there. Any other backing store named is a -m (the clone uses that store)."""
+    import os
+    hosts = q.get("HostResource") or []
+    backing = q.get("BackingType")
+    if not hosts and backing is None and q.get("ResourceSpecification") is None:
+        return StorageResource(old.device, old.adapter, old.bus, old.slot, old.target)
+    if len(hosts) == 1 and hosts[0] and str(backing or old.storage).lower() == "file" \
+            and old.storage == "file" and not os.path.exists(str(hosts[0])):
+        return StorageResource(old.device, old.adapter, old.bus, old.slot, old.target,
+                               "file", str(hosts[0]))
+    return None
 
 
 def _at(new, old):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuidlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
@@ -43,8 +43,8 @@ from pywbem import CIMError, CIMInstance, CIMInstanceName
 from agent.api.guests import GuestChanges
 from agent.errors import AgentError
 from agent.guest import Guest, RoleGrant
-from agent.resources import (NetworkResource, StorageResource, address_of, format_mac,
-                             parse_mac, parse_resource)
+from agent.resources import (NetworkResource, StorageResource, format_resource, parse_mac,
+                             parse_resource)
 from agent.rules import MAX_VCPUS, account_problem, label_problem, name_problem
 from agent.sizes import parse_entitlement
 
@@ -108,6 +108,11 @@ def parse_key(iid, where: str) -> SettingKey:
         uuidlib.UUID(uuid)
     except ValueError:
         raise bad(where, f"InstanceID {iid!r} does not name a guest UUID") from None
+    if part.startswith("next:"):
+        # a setting of the configuration waiting for the next boot: changes go there anyway
+        part = part[len("next:"):]
+    if sep and not part:
+        raise bad(where, f"InstanceID {iid!r} names no setting after the UUID")
     return SettingKey(uuid.lower(), part if sep else None)
 
 
@@ -128,12 +133,43 @@ def rasd_path(uuid: str, res) -> CIMInstanceName:
                            namespace=NS)
 
 
-def find_device(guest: Guest, part: str, where: str):
-    """The device of `guest` the DeviceID `part` names (CIM_ERR_NOT_FOUND when none)."""
+_DEVICE_ID = re.compile(r"^(disk|dvd|tape|changer|burner):(\d+),(\d+),(\d+)$|^network:(\d+),(\d+)$")
+
+
+def device_address(part: str, where: str):
+    """The address-only selector a DeviceID (`dvd:0,0,5`, `network:0,2`) stands for."""
+    m = _DEVICE_ID.match(part or "")
+    if m is None:
+        raise bad(where, f"'{part}' is not a device of a guest (disk:bus,device,target or "
+                         "network:bus,device)")
+    if m.group(1):
+        return StorageResource(m.group(1), "scsi", int(m.group(2)), int(m.group(3)),
+                               int(m.group(4)))
+    return NetworkResource("lan", int(m.group(5)), int(m.group(6)))
+
+
+def lookup_device(guest: Guest, part: str, where: str):
+    """The device of `guest` the DeviceID `part` names, or None when it has none there."""
+    device_address(part, where)
     for res in list(guest.storage) + list(guest.nics):
         if device_id(res) == part:
             return res
-    raise bad(where, f"guest '{guest.name}' has no device {part}", pywbem.CIM_ERR_NOT_FOUND)
+    return None
+
+
+def not_assigned(guest: Guest, res) -> CIMError:
+    """hpvmmodify's refusal for a device the guest lacks (CIM_ERR_NOT_FOUND)."""
+    return CIMError(pywbem.CIM_ERR_NOT_FOUND, f"The resource '{format_resource(res)}' is not "
+                                              f"assigned to guest '{guest.name}'.")
+
+
+def find_device(guest: Guest, part: str, where: str):
+    """The device of `guest` the DeviceID `part` names; a well-formed DeviceID the guest
+    lacks is hpvmmodify's refusal for that address (-d)."""
+    res = lookup_device(guest, part, where)
+    if res is None:
+        raise not_assigned(guest, device_address(part, where))
+    return res
 
 
 # -- embedded instances ------------------------------------------------------------------------
@@ -199,13 +235,17 @@ def resolve_class(schema, inst, expected: tuple[str, ...], where: str) -> str:
             return candidates[0]
         prop = next((p for n, p in inst.properties.items() if n.lower() == "resourcetype"),
                     None)
-        rtype = None if prop is None or prop.value is None else int(prop.value)
-        cls = _KIND_OF_TYPE.get(rtype)
-        if cls is None or (cls not in candidates and not (rtype == 1)):
+        try:
+            rtype = None if prop is None or prop.value is None else int(prop.value)
+        except (TypeError, ValueError):
+            raise bad(f"{where}.ResourceType", f"{prop.value!r} is not a number") from None
+        # 1 (Other) is a changer or burner: a storage setting whose DeviceType says which
+        cls = STORAGE if rtype == 1 else _KIND_OF_TYPE.get(rtype)
+        if cls is None or cls not in candidates:
             raise bad(f"{where}.ResourceType", f"{rtype} is not a resource this host "
                       "allocates (3 processor, 4 memory, 15/16 DVD, 17 disk, 18 tape, "
-                      "10 Ethernet)")
-        return cls if rtype != 1 else STORAGE
+                      "1 changer/burner, 10 Ethernet)")
+        return cls
     want = " or ".join(expected)
     raise bad(where, f"the embedded instance is a {inst.classname}, expected {want}")
 
@@ -242,28 +282,33 @@ def memory_mb(p: Props, name: str) -> int | None:
     return int(mb)
 
 
-def entitlement_of(p: Props, current=None):
-    """The Entitlement the processor RASD asks for (None: unchanged)."""
+def entitlement_of(p: Props, current=None, cpu_mhz: int | None = None):
+    """The Entitlement the processor RASD asks for (None: unchanged). As read, a RASD
+    carries both Reservation (in hundredths of a percent) and, for an entitlement given in
+    cycles, EntitlementMHz: an unchanged EntitlementMHz leaves the derived Reservation
+    alone."""
     mhz, res = p.get("EntitlementMHz"), p.get("Reservation")
     cur_mhz = current.mhz if current is not None else None
-    cur_res = _reservation(current) if current is not None else None
     try:
-        if mhz is not None and (current is None or int(mhz) != cur_mhz):
-            return parse_entitlement(None, str(int(mhz)))
-        if res is not None and (current is None or int(res) != cur_res):
+        if mhz is not None:
+            if current is None or int(mhz) != cur_mhz:
+                return parse_entitlement(None, str(int(mhz)))
+            return None
+        if res is not None:
             units = p.get("AllocationUnits")
             if units is not None and re.sub(r"\s+", "", str(units)).lower() != ENTITLEMENT_UNITS:
                 raise p.err("AllocationUnits", f"'{units}' is not the entitlement unit "
                                                f"{ENTITLEMENT_UNITS} (1000 = 10.0 %)")
+            if current is not None:
+                have = current.percent if current.percent is not None or not cpu_mhz \
+                    else current.as_percent(cpu_mhz)
+                if have is not None and abs(int(res) - have * 100) < 1:
+                    return None
             return parse_entitlement(f"{int(res) / 100:g}", None)
     except AgentError as exc:
         field_name = "EntitlementMHz" if mhz is not None else "Reservation"
         raise p.err(field_name, exc.lines[0]) from None
     return None
-
-
-def _reservation(ent) -> int | None:
-    return None if ent is None or ent.percent is None else int(round(ent.percent * 100))
 
 
 # -- VSSD --------------------------------------------------------------------------------------
@@ -351,7 +396,8 @@ def _roles(p: Props, ch: GuestChanges, current: Guest | None, purpose: str) -> N
 
 # -- processor and memory ----------------------------------------------------------------------
 
-def processor_changes(p: Props, ch: GuestChanges, current: Guest | None) -> None:
+def processor_changes(p: Props, ch: GuestChanges, current: Guest | None,
+                      cpu_mhz: int | None = None) -> None:
     _check_resource_type(p, (3,))
     vq = p.get("VirtualQuantity")
     if vq is not None:
@@ -361,7 +407,7 @@ def processor_changes(p: Props, ch: GuestChanges, current: Guest | None) -> None
                                            f"to {MAX_VCPUS}")
         if current is None or n != current.vcpus:
             ch.vcpus = n
-    ent = entitlement_of(p, current.entitlement if current is not None else None)
+    ent = entitlement_of(p, current.entitlement if current is not None else None, cpu_mhz)
     if ent is not None:
         ch.entitlement = ent
     limit = p.get("Limit")
@@ -375,13 +421,19 @@ def processor_changes(p: Props, ch: GuestChanges, current: Guest | None) -> None
 
 def memory_changes(p: Props, ch: GuestChanges, current: Guest | None, *, purpose: str,
                    runtime_target: int | None = None) -> None:
+    """`runtime_target`: the TargetMemory the guest shows now (its live target while the
+    DM driver runs, else ram_dyn_target_start or its memory); a different value is a
+    ram_target change."""
     _check_resource_type(p, (4,))
     mb = memory_mb(p, "VirtualQuantity")
     if mb is not None and (current is None or mb != current.memory_mb):
         ch.memory_mb = mb
     dm = current.dynmem if current is not None else None
+    # what a guest shows when ram_dyn_max is not set: its memory (hpvmstatus, the RASD)
+    shown_max = None if dm is None else (dm.max_mb if dm.max_mb is not None or
+                                         dm.type == "none" else current.memory_mb)
     pairs = (("Reservation", "ram_dyn_min", dm.min_mb if dm else None),
-             ("Limit", "ram_dyn_max", dm.max_mb if dm else None),
+             ("Limit", "ram_dyn_max", shown_max),
              ("DynamicMemoryTargetStart", "ram_dyn_target_start",
               dm.target_start_mb if dm else None))
     for prop, key, have in pairs:
@@ -406,7 +458,12 @@ def memory_changes(p: Props, ch: GuestChanges, current: Guest | None, *, purpose
                                         "ModifyResourceSettings")
         ch.ram_target = target
     reserved = memory_mb(p, "ReservedMemory") if p.has("ReservedMemory") else None
-    if reserved is not None and (current is None or reserved != current.reserved_mb):
+    shown_reserved = None
+    if current is not None:
+        from agent.api.views import DEFAULT_RESERVED_MB
+        shown_reserved = DEFAULT_RESERVED_MB if current.reserved_mb is None \
+            else current.reserved_mb
+    if reserved is not None and (current is None or reserved != shown_reserved):
         if purpose != "modify":
             raise p.err("ReservedMemory", "reserved memory (-R) is set with "
                                           "ModifyResourceSettings")
@@ -421,18 +478,33 @@ def _address(p: Props, names: tuple[str, ...]) -> str:
     return ",".join(parts) if any(parts) else ""
 
 
-def _resource(p: Props, text: str, purpose: str):
+# the part of an hpvmresources(5) spec a ResourceError names -> the RASD property it came from
+_FIELD_PROPERTY = {"device type": "DeviceType", "adapter type": "AdapterType",
+                   "storage type": "BackingType", "physical device": "HostResource",
+                   "hardware address": "Address", "PCI bus": "Address", "PCI slot": "Address",
+                   "SCSI target": "Address", "MAC address": "Address",
+                   "vswitch name": "Connection", "vswitch": "Connection",
+                   "network backing type": "Connection", "port number": "VswitchPort",
+                   "port keyword": "VswitchPort"}
+
+
+def _resource(p: Props, text: str, purpose: str, *, from_spec: bool = False):
+    """Parse the spec the properties make, with the resource grammar's own checks; its
+    error names the property at fault."""
     try:
         return parse_resource(text, purpose=purpose)
     except AgentError as exc:
-        raise bad(p.where, exc.lines[0]) from None
+        field_name = getattr(exc, "field", None)
+        prop = "ResourceSpecification" if from_spec else _FIELD_PROPERTY.get(field_name or "")
+        where = f"{p.where}.{prop}" if prop else p.where
+        raise bad(where, exc.lines[0]) from None
 
 
 def storage_resource(p: Props, purpose: str) -> StorageResource:
     spec = p.get("ResourceSpecification")
     hosts = p.get("HostResource") or []
     if spec is not None and not hosts and p.get("BackingType") is None:
-        res = _resource(p, str(spec), purpose)
+        res = _resource(p, str(spec), purpose, from_spec=True)
         if not isinstance(res, StorageResource):
             raise p.err("ResourceSpecification", f"'{spec}' is not a storage device")
         return res
@@ -478,7 +550,7 @@ def network_resource(p: Props, purpose: str) -> NetworkResource:
     spec = p.get("ResourceSpecification")
     conn = p.get("Connection") or []
     if spec is not None and not conn:
-        res = _resource(p, str(spec), purpose)
+        res = _resource(p, str(spec), purpose, from_spec=True)
         if not isinstance(res, NetworkResource):
             raise p.err("ResourceSpecification", f"'{spec}' is not a network device")
         return res
@@ -520,20 +592,7 @@ def check_address_kept(p: Props, new, old) -> None:
                                    "add it at the new address")
 
 
-def format_mac_dash(mac: str | None) -> str | None:
-    return None if mac is None else format_mac(mac, "dash")
-
-
 # -- parameters as a whole -------------------------------------------------------------------
-
-@dataclass
-class Conversion:
-    """The outcome of converting one method's settings."""
-
-    changes: GuestChanges = field(default_factory=GuestChanges)
-    name: str | None = None            # the VSSD's ElementName
-    guest_uuid: str | None = None      # the guest the keys name
-
 
 def embedded_list(params, name: str) -> list:
     p = params.get(name)

@@ -33,7 +33,11 @@ class ManagementServiceProvider(hpvm_management.ManagementServiceMethods, HpvmPr
             ctx)
 
 
-_MigrationMethods = getattr(hpvm_management, "MigrationServiceMethods", object)
+class _NoMigrationMethods:
+    """Stands in until the write side provides hpvmmigrate's methods."""
+
+
+_MigrationMethods = getattr(hpvm_management, "MigrationServiceMethods", _NoMigrationMethods)
 
 
 class MigrationServiceProvider(_MigrationMethods, HpvmProvider):

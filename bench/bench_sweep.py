@@ -1,0 +1,348 @@
+"""An inventory sweep over HTTPS, as a management console makes it, against enumerating the
+same number of plain instances in the same server, measured side by side in one run.
+
+The host: 256 guests with 8 devices each (5 file-backed disks, a DVD, 2 vNICs on 8
+vswitches), made once per run through the agent API in a temporary state folder. The sweep:
+EnumerateInstances of every class a console reads -- host, guests, their devices (I/O
+devices, vCPUs, memory), their settings (VSSDs and the four RASD classes), vswitches and
+their ports, the pools -- one request per class on one keep-alive connection.
+
+The baseline: a synthetic provider in the same server (same schema, dispatcher, serializer,
+TLS) serving one class per sweep class, with the same number of instances as that class
+returned and padded to the same bytes per instance, enumerated the same way. The ratio
+sweep / baseline is what the VM model's providers cost beyond plain instances. Target: at
+most 1.5x.
+
+The server runs in a subprocess with the agent Store instrumented: every snapshot (a
+consistent read of the store), generation check and file read is counted, and one
+instrumented sweep asserts that no request makes per-guest round trips to the store.
+
+    python -m bench sweep
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = 256
+DEVICES = 8
+VSWITCHES = 8
+ROUNDS = 5
+MAX_SNAPSHOTS_PER_REQUEST = 3      # constant, whatever the number of guests
+
+SWEEP = ("HPVM_Host", "HPVM_Guest", "HPVM_IODevice", "HPVM_Processor", "HPVM_Memory",
+         "HPVM_VirtualSystemSettingData", "HPVM_ProcessorAllocationSettingData",
+         "HPVM_MemoryAllocationSettingData", "HPVM_StorageAllocationSettingData",
+         "HPVM_EthernetPortAllocationSettingData", "HPVM_Switch", "HPVM_SwitchPort",
+         "HPVM_ProcessorPool", "HPVM_MemoryPool", "HPVM_StoragePool", "HPVM_NetworkPool")
+PLAIN = tuple(f"PRB_Plain{i:02d}" for i in range(len(SWEEP)))
+
+_PLAIN_MOF = """
+[Description ("Synthetic plain class for bench_sweep.")]
+class {name} {{
+    [Key] string CreationClassName;
+    [Key] string Name;
+    string ElementName;
+    string Caption;
+    string Description;
+    uint16 EnabledState;
+    uint16 RequestedState;
+    uint16 HealthState;
+    uint16 OperationalStatus[];
+    string StatusDescriptions[];
+    uint32 NumberOfVCPUs;
+    uint64 MemoryMB;
+    uint32 GuestID;
+    boolean AutoBoot;
+    boolean OnlineMigration;
+    datetime InstallDate;
+    datetime TimeOfLastStateChange;
+    string OSType;
+    string Devices[];
+    string Networks[];
+}};
+"""
+
+
+# --------------------------------------------------------------------------- the host
+
+def big_host():
+    from agent.hostfacts import HostFacts, HostNic, Timings, default_storage
+    disks, lvs, fss = default_storage()
+    return HostFacts(cpus=64, cpu_mhz=1600, memory_mb=4 * 1024 * 1024, swap_mb=4 * 1024 * 1024,
+                     host_uuid="0badc0de-0000-4000-8000-000000000256", hostname="benchhost",
+                     nics=tuple(HostNic(f"lan{i}", f"00:30:6e:39:f7:{i:02x}") for i in range(4)),
+                     disks=disks, logical_volumes=lvs, filesystems=fss,
+                     timings=Timings(efi_seconds=0.0, os_boot_seconds=0.0, stop_seconds=0.0))
+
+
+def populate(state: Path) -> float:
+    """256 guests x 8 devices through the agent API (force: no resource checks)."""
+    from agent.api import Agent
+    from agent.api.guests import GuestChanges
+    from agent.hostfacts import write_host
+    from agent.resources import parse_resource
+
+    host = big_host()
+    write_host(state, host)
+    agent = Agent(state, host=host)
+    t0 = time.perf_counter()
+    for s in range(VSWITCHES):
+        # one vswitch Up per host LAN card: four on lan0..lan3, four local ones
+        agent.create_vswitch(f"vsw{s}", s if s < 4 else None)
+        if agent.vswitch_status(f"vsw{s}") != "Up":
+            agent.boot_vswitch(f"vsw{s}")
+    for i in range(GUESTS):
+        specs = [f"disk:scsi::file:/vmstore/g{i:03d}/disk{j}.img" for j in range(5)]
+        specs.append("dvd:scsi::null:/usr/share")
+        specs += [f"network:lan::vswitch:vsw{i % VSWITCHES}",
+                  f"network:lan::vswitch:vsw{(i + 4) % VSWITCHES}"]
+        ch = GuestChanges(vcpus=1 + i % 4, memory_mb=1024 + 512 * (i % 8),
+                          add=[parse_resource(s, purpose="add") for s in specs])
+        ch.label = f"bench guest {i}"
+        ch.start_attr = "manual"
+        agent.create_guest(f"bg{i:03d}", ch, force=True)
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- the server
+
+def _serve(work: Path) -> None:
+    """Subprocess: the real schema and VM providers plus the synthetic plain classes, on
+    an instrumented Store; `counts` on stdin answers the store counters on stdout."""
+    import socket
+
+    from twisted.internet import reactor
+
+    import mof as mof_package
+    from agent import store as store_mod
+    from agent.api import Agent
+    from agent.clock import SystemClock
+    from bench.bench_serialize import guest_instance
+    from provider.operations import Dispatcher
+    from provider.providers import ProviderEnvironment, ProviderRegistry, install_all
+    from provider.providers.base import InstanceProvider
+    from provider.schema import Schema
+    from provider.server import CIMServer, product_version
+    from provider.settings import Settings
+
+    counts = {"snapshots": 0, "generation": 0, "file_reads": 0}
+    lock = threading.Lock()
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            with lock:
+                counts[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    store_mod.Store.snapshot = counted("snapshots", store_mod.Store.snapshot)
+    store_mod.Store.generation = counted("generation", store_mod.Store.generation)
+    store_mod.Snapshot._read_canon = counted("file_reads", store_mod._View._read_canon)
+
+    namespaces = dict(mof_package.NAMESPACES)
+    namespaces["root/cimv2"] = list(namespaces["root/cimv2"]) + [str(work / "plain.mof")]
+    schema = Schema.load(namespaces=namespaces)
+    plan_path = work / "plan.json"
+
+    class Plain(InstanceProvider):
+        """Instances of the bench_serialize guest shape, as many and as big as the plan says."""
+
+        namespaces = ("root/cimv2",)
+        classnames = PLAIN
+
+        def __init__(self):
+            self._plan, self._mtime = {}, None
+
+        def plan(self):
+            mtime = plan_path.stat().st_mtime_ns
+            if mtime != self._mtime:
+                self._plan, self._mtime = json.loads(plan_path.read_text()), mtime
+            return self._plan
+
+        def enumerate(self, ctx, classname):
+            count, pad = self.plan()[classname]
+            for i in range(count):
+                inst = guest_instance(i)
+                inst.classname = inst.path.classname = classname
+                inst["CreationClassName"] = classname
+                inst.path.keybindings["CreationClassName"] = classname
+                inst["Description"] = inst["Description"] + "x" * pad
+                yield inst
+
+    clock = SystemClock()
+    state = work / "state"
+    agent = Agent(state)
+    registry = ProviderRegistry(schema)
+    env = ProviderEnvironment(schema=schema, host_name=socket.getfqdn(), clock=clock,
+                              state_dir=state, agent=agent, version=product_version(),
+                              options={})
+    install_all(registry, env)
+    registry.register(Plain())
+    dispatcher = Dispatcher(schema, registry, clock=clock, host_name=env.host_name)
+    settings = Settings(bind="127.0.0.1", port=0, state_dir=state, certs_dir=work / "certs",
+                        workers=2)
+    server = CIMServer(settings, dispatcher=dispatcher, clock=clock, reactor=reactor,
+                       agent=agent)
+    server.prepare()
+    ports = server.listen()
+    print(json.dumps({"port": ports[0].getHost().port,
+                      "password": (state / "admin-password").read_text().strip()}), flush=True)
+
+    def control():
+        for line in sys.stdin:
+            if line.strip() == "counts":
+                with lock:
+                    print(json.dumps(counts), flush=True)
+        reactor.callFromThread(reactor.stop)
+
+    threading.Thread(target=control, daemon=True).start()
+    reactor.run()
+
+
+class Server:
+    def __init__(self, work: Path):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.bench_sweep", "serve",
+                                      str(work)], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.kill()
+            raise RuntimeError("the bench server did not start")
+        info = json.loads(line)
+        self.port = info["port"]
+        self.auth = "Basic " + base64.b64encode(f"admin:{info['password']}".encode()).decode()
+
+    def counts(self) -> dict:
+        self.proc.stdin.write("counts\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --------------------------------------------------------------------------- the client
+
+def _enum_body(cls: str) -> bytes:
+    from bench.bench_https import _classname, _imethod
+    return _imethod("EnumerateInstances", _classname(cls))
+
+
+def sweep(conn, server: Server, classes, *, per_request=None) -> tuple[float, dict]:
+    """EnumerateInstances of each class on one connection: (seconds, {class: (n, bytes)})."""
+    from bench.bench_https import _request
+    seen, total = {}, 0.0
+    for cls in classes:
+        body = _enum_body(cls)
+        before = server.counts() if per_request is not None else None
+        t0 = time.perf_counter()
+        data = _request(conn, "/cimom", "EnumerateInstances", body, server.auth)
+        total += time.perf_counter() - t0
+        if b"<ERROR" in data:
+            raise RuntimeError(f"EnumerateInstances {cls}: {data[:400]!r}")
+        seen[cls] = (data.count(b"<VALUE.NAMEDINSTANCE>"), len(data))
+        if per_request is not None:
+            after = server.counts()
+            per_request[cls] = {k: after[k] - before[k] for k in after}
+    return total, seen
+
+
+def main() -> None:
+    from bench.bench_https import _conn
+
+    with tempfile.TemporaryDirectory(prefix="bench_sweep.") as tmp:
+        work = Path(tmp)
+        (work / "plain.mof").write_text("".join(_PLAIN_MOF.format(name=n) for n in PLAIN))
+        seconds = populate(work / "state")
+        print(f"populated {GUESTS} guests x {DEVICES} devices, {VSWITCHES} vswitches "
+              f"through the agent API in {seconds:.1f} s")
+        server = Server(work)
+        try:
+            conn = _conn(server.port)
+            _, real = sweep(conn, server, SWEEP)                    # warm up, and the counts
+            guests = real["HPVM_Guest"][0]
+            assert guests == GUESTS, f"{guests} guests enumerated, expected {GUESTS}"
+            assert real["HPVM_IODevice"][0] >= GUESTS * DEVICES, real["HPVM_IODevice"]
+            # the baseline plan: per class as many instances, padded to as many bytes each
+            plan = {p: [real[c][0], 0] for c, p in zip(SWEEP, PLAIN)}
+            (work / "plan.json").write_text(json.dumps(plan))
+            _, plain = sweep(conn, server, PLAIN)
+            for c, p in zip(SWEEP, PLAIN):
+                n = real[c][0]
+                if n:
+                    want, have = real[c][1] / n, plain[p][1] / n
+                    plan[p][1] = max(0, round(want - have))
+            (work / "plan.json").write_text(json.dumps(plan))
+            time.sleep(0.01)
+            sweep(conn, server, PLAIN)                                # warm up
+            t_real, t_plain = [], []
+            for _ in range(ROUNDS):
+                t, real = sweep(conn, server, SWEEP)
+                t_real.append(t)
+                t, plain = sweep(conn, server, PLAIN)
+                t_plain.append(t)
+            per_request: dict = {}
+            before = server.counts()
+            sweep(conn, server, SWEEP, per_request=per_request)
+            after = server.counts()
+            conn.close()
+        finally:
+            server.stop()
+
+    n_real = sum(n for n, _ in real.values())
+    n_plain = sum(n for n, _ in plain.values())
+    b_real = sum(b for _, b in real.values())
+    b_plain = sum(b for _, b in plain.values())
+    med_real, med_plain = statistics.median(t_real), statistics.median(t_plain)
+    print(f"sweep: {len(SWEEP)} EnumerateInstances on one keep-alive HTTPS connection")
+    for cls in SWEEP:
+        n, b = real[cls]
+        pr = per_request[cls]
+        print(f"  {cls:40s} {n:6d} instances {b / 1024:8.0f} KiB  store: "
+              f"{pr['snapshots']} snapshots, {pr['generation']} generation checks, "
+              f"{pr['file_reads']} file reads")
+    print(f"sweep    {n_real:6d} instances {b_real / 2**20:6.1f} MiB  median {med_real * 1000:7.0f} ms"
+          f"  ({n_real / med_real:,.0f} instances/s)")
+    print(f"baseline {n_plain:6d} instances {b_plain / 2**20:6.1f} MiB  median {med_plain * 1000:7.0f} ms"
+          f"  ({n_plain / med_plain:,.0f} instances/s)  plain instances, same counts and sizes")
+    ratio = med_real / med_plain
+    print(f"ratio sweep/baseline: {ratio:.2f}x (target <= 1.5x) "
+          f"{'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+    snaps = [pr["snapshots"] for pr in per_request.values()]
+    total = {k: after[k] - before[k] for k in after}
+    print(f"store during one sweep ({len(SWEEP)} requests, {GUESTS} guests): "
+          f"{total['snapshots']} snapshots ({total['snapshots'] / len(SWEEP):.2f}/request, "
+          f"max {max(snaps)}), {total['generation']} generation checks "
+          f"({total['generation'] / len(SWEEP):.2f}/request), {total['file_reads']} file reads "
+          f"({total['file_reads'] / len(SWEEP):.2f}/request)")
+    assert n_plain == n_real, (n_plain, n_real)
+    assert max(snaps) <= MAX_SNAPSHOTS_PER_REQUEST, \
+        f"per-guest round trips to the store: {per_request}"
+    assert total["file_reads"] < GUESTS, \
+        f"the sweep read {total['file_reads']} files for {GUESTS} unchanged guests"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        _serve(Path(sys.argv[2]))
+    else:
+        main()
