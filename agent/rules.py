@@ -294,6 +294,9 @@ def structure_errors(guest: Guest, env: Environment | None = None) -> list[str]:
     for n in guest.nics:
         if (n.bus, n.slot) in slots_storage:
             errs.append(f"The PCI slot {n.bus},{n.slot} is used by both a storage and a network adapter.")
+    if guest.reserved_mb is not None and guest.reserved_mb > guest.memory_mb:
+        errs.append(f"The reserved memory ({guest.reserved_mb} MB) must not exceed the guest's "
+                    f"memory ({guest.memory_mb} MB).")
     problem = dynmem_problem(guest.memory_mb, guest.dynmem)
     if problem:
         errs.append(problem)

@@ -234,6 +234,24 @@ def test_host_guest_device_rasd_vssd_traversal_both_ways(host):
     assert len(refs) == 7 and all(r.classname == "HPVM_SystemDevice" for r in refs)
 
 
+def test_every_association_instance_is_found_from_both_ends(host):
+    """The targeted lookups (a traversal builds only what touches its source) miss
+    nothing an enumeration has."""
+    checked = 0
+    for assoc in served_hpvm(host):
+        if not host.schema.is_association(NS, assoc):
+            continue
+        for inst in host.enum(assoc):
+            for name, value in inst.items():
+                if not isinstance(value, CIMInstanceName) or value.namespace not in (None, NS):
+                    continue
+                found = host.op("References", ObjectName=value, ResultClass=assoc, Role=name)
+                assert path_key(inst.path, NS) in {path_key(f.path, NS) for f in found}, \
+                    (assoc, name, value)
+                checked += 1
+    assert checked > 200
+
+
 def test_pending_configuration_is_the_next_vssd(host):
     g1 = host.guest_path("g1")
     u = g1["Name"]

@@ -25,6 +25,7 @@ CREATE_BAD = [
     ["-P", "ok", "-r", "-5"],
     ["-P", "ok", "-r", "1.5G"],
     ["-P", "ok", "-e", "101"],
+    ["-P", "ok", "-e", "3"],
     ["-P", "ok", "-e", "ten"],
     ["-P", "ok", "-e", "10", "-E", "100M"],
     ["-P", "ok", "-E", "0"],
@@ -98,6 +99,7 @@ MODIFY_BAD = [
     ["-P", "existing", "-x", "mac_address=same"],
     ["-P", "existing", "-A", "-c", "2"],              # -A takes no static change
     ["-P", "existing", "-r", "1G", "-r", "2G"],
+    ["-P", "existing", "-R", "4G"],                   # reserved beyond the guest's 2 GB
 ]
 
 

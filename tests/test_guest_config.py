@@ -14,6 +14,7 @@ from agent.resources import NetworkResource, StorageResource
 from guest_support import init_state, make_agent, run_cli
 
 names = st.from_regex(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,30}", fullmatch=True)
+accounts = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}", fullmatch=True)
 labels = st.from_regex(r"[A-Za-z0-9_. -]{0,40}", fullmatch=True).map(str.strip)
 paths = st.from_regex(r"/[A-Za-z0-9_.]{1,12}(/[A-Za-z0-9_.-]{1,12}){0,3}", fullmatch=True)
 macs = st.integers(0, 2 ** 48 - 1).map(
@@ -40,7 +41,7 @@ guests = st.builds(
     vcpus=st.integers(1, 4), entitlement=entitlements, memory_mb=st.integers(1, 65536),
     storage=st.lists(storage, max_size=4), nics=st.lists(nics, max_size=3), label=labels,
     start_attr=st.sampled_from(["auto", "manual"]), dynmem=dynmem,
-    roles=st.lists(st.builds(RoleGrant, kind=st.sampled_from(["user", "group"]), name=names,
+    roles=st.lists(st.builds(RoleGrant, kind=st.sampled_from(["user", "group"]), name=accounts,
                              role=st.sampled_from(["admin", "oper"])), max_size=3),
     app_controller=st.sampled_from(["NONE", "SG", "SG_pkg1", "GWLM", "SG_a,GWLM"]),
     distributed=st.booleans(), reserved_mb=st.one_of(st.none(), st.integers(1, 4096)))
@@ -97,3 +98,19 @@ def test_missing_config_file_is_invalid(tmp_path):
     a = make_agent(state)
     [inv] = a.invalid_guests()
     assert inv.name == "gone" and "missing" in inv.reason
+
+
+def test_a_broken_guest_can_be_removed_with_F(tmp_path):
+    from agent.cli import hpvmremove
+    state = init_state(tmp_path / "state")
+    run_cli(hpvmcreate.main, ["-P", "broken"], state)
+    run_cli(hpvmcreate.main, ["-P", "fine"], state)
+    path = state / "guests" / "broken" / "vmm_config.current"
+    path.write_text("garbage\n")
+    code, out, err = run_cli(hpvmremove.main, ["-P", "broken", "-Q"], state)
+    assert code == 1 and "vmm_config.current:1: expected 'key = value'" in err
+    assert run_cli(hpvmremove.main, ["-P", "broken", "-F"], state) == (0, "", "")
+    a = make_agent(state)
+    assert a.invalid_guests() == [] and [g.name for g in a.guests()] == ["fine"]
+    assert not (state / "guests" / "broken").exists()
+    assert run_cli(hpvmcreate.main, ["-P", "broken"], state)[0] == 0

@@ -300,3 +300,26 @@ def test_command_logs_record_the_commands(state):
     assert "Guest created" in (state / "guests" / "compass1" / "log").read_text()
     kinds = [e.kind for e in a.store.events(subject=g.uuid)]
     assert kinds == ["guest.create"]
+
+
+def test_console_scripts_work_as_separate_processes(state):
+    import shutil
+    import subprocess
+    import sys
+    bindir = os.path.dirname(sys.executable)
+    exe = os.path.join(bindir, "hpvmcreate")
+    if not os.path.exists(exe):
+        exe = shutil.which("hpvmcreate")
+    assert exe, "the hpvmcreate console script is installed with the project"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env["VMPROVIDER_STATE_DIR"] = str(state)
+    r = subprocess.run([exe, "-P", "compass1", "-c", "3", "-r", "4GB"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "hpvmcreate: The creation process is continuing." in r.stderr
+    r = subprocess.run([os.path.join(os.path.dirname(exe), "hpvmstart"), "-P", "compass1"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.endswith("hpvmstart: Unable to continue.\n")
+    r = subprocess.run([os.path.join(os.path.dirname(exe), "hpvmcreate"), "-P", "x", "-c", "9"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr.count("\n")) == (1, 1)

@@ -97,10 +97,14 @@ class _GuestCache:
         with store.snapshot() as snap, self.lock:   # lock order: store, then cache
             # Guests named by the events since our last look are read again whatever their
             # file stats say (a coarse mtime cannot hide a change); the rest by stats.
-            last = snap.last_seq()
-            changed = set()
-            if self.seq is not None and last > self.seq:
-                changed = {e.subject for e in snap.events(since_seq=self.seq)}
+            try:
+                last = snap.last_seq()
+                changed = set()
+                if self.seq is not None and last > self.seq:
+                    changed = {e.subject for e in snap.events(since_seq=self.seq)}
+            except AgentError:
+                # an unreadable event log must not stop guest reads: trust nothing cached
+                last, changed, self.keys = None, set(), {}
             self.seq = last
             records, keys = {}, {}
             for uuid in snap.listdir(UUIDS):
@@ -135,7 +139,10 @@ class _GuestCache:
             self._links = None
             self._index = None
             self.generation = after
-            self.seq = snap.last_seq()
+            try:
+                self.seq = snap.last_seq()
+            except AgentError:
+                self.seq = None
 
     def index(self) -> dict:
         """name -> uuids, VM number -> uuid, and the records in VM number order."""

@@ -684,6 +684,33 @@ class GuestOps:
             txn.event("guest.remove", rec.uuid, name=g.name, vm_number=g.vm_number)
         return Outcome(value=g)
 
+    def remove_invalid_guest(self, name: str) -> Outcome:
+        """hpvmremove -F of a guest whose configuration cannot be read (hpvmstatus shows it
+        Invalid): its folder and link go, so a broken guest can always be cleared away."""
+        touched: set = set()
+        with self._change(touched) as txn:
+            target = txn.readlink(f"{GUESTS}/{name}")
+            uuid = os.path.basename(target.rstrip("/")) if target else None
+            rec = self._cache.records.get(uuid) if uuid else None
+            if rec is None or rec.invalid is None:
+                raise _err(f"The guest '{name}' is not an invalid guest.", "not_found")
+            from agent.backends.ivm import RuntimeFacts
+            if RuntimeFacts.parse(rec.runtime_text).phase != "off":
+                raise _err("The guest is currently running, not able to remove.", "state")
+            touched.add(uuid)
+            from agent.devicedb import DeviceDatabase
+            db = DeviceDatabase.load(txn)
+            db.release_guest(name)
+            db.save(txn)
+            txn.delete(f"{GUESTS}/{name}")
+            txn.remove_tree(guest_dir(uuid))
+            if self.command:
+                from agent.store import COMMAND_LOG
+                txn.append(COMMAND_LOG, f"{format_time(self.clock.now())} {self.actor}: "
+                                        f"{self.command}\n")
+            txn.event("guest.remove", uuid, name=name, invalid=True)
+        return Outcome(value=rec.invalid)
+
     # ------------------------------------------------------------------ start / stop
 
     def start_guest(self, guest: Guest, *, force: bool = False, check_only: bool = False,

@@ -257,8 +257,9 @@ class IvmDriver(Driver):
 
     def start(self, txn, guest, *, next_promoted: bool = False) -> GuestRuntime:
         used = set()
-        for rec in self.core._records().values():
-            if rec.uuid != guest.uuid and rec.current is not None:
+        self.core._cache.refresh()
+        for rec in self.core._cache.index()["started"]:     # only these can hold a minor
+            if rec.uuid != guest.uuid:
                 rt = self.runtime_of(rec)
                 if rt.active and rt.minor_device:
                     used.add(rt.minor_device)

@@ -3,7 +3,8 @@
     hpvmremove {-P vm-name | -p vm-number} [-F] [-Q]
 
 Asks `Remove the virtual machine '<name>'? [n/y]:` unless -F or -Q. The guest must be Off;
-its configuration goes, its backing stores stay.
+its configuration goes, its backing stores stay. With -F a guest whose configuration cannot
+be read (Invalid) is removed too.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def _main(argv: list[str]) -> int:
     if opts.has("p"):
         opts.int("p", "VM number", lo=1)
     agent = open_agent(opts, argv)
+    if opts.has("P") and opts.has("F") and \
+            any(i.name == opts.get("P") for i in agent.invalid_guests()):
+        # -F: "regardless of errors": a guest whose configuration is broken can be removed
+        agent.remove_invalid_guest(opts.get("P"))
+        return 0
     guest = select_guest(agent, opts)
     if agent.runtime(guest).state != OFF:
         raise AgentError("The guest is currently running, not able to remove.", "state")

@@ -80,7 +80,7 @@ class _Assoc(HpvmAssociation):
 
     def pool_path(self, snap, pool):
         kind, name = pool
-        if kind == "network" and name not in snap.switch_by_name:
+        if kind == "network" and name not in snap.switch_names:
             return None     # a vNIC on a vswitch that no longer exists
         return self.m.iid_path(POOL_CLASSES[kind], pool_id(kind, name))
 
@@ -103,8 +103,7 @@ class HostedSwitch(_Assoc):
         if source is not None and source.kind not in ("host", "switch"):
             return
         host = self.m.host_path()
-        for sw in snap.vswitches:
-            name = sw.summary.name
+        for name in snap.switch_names:
             if source is None or source.kind == "host" or source.part == name:
                 yield {"Antecedent": host, "Dependent": self.m.switch_path(name)}
 
@@ -404,8 +403,7 @@ class ServiceAffectsElement(_Assoc):
                     yield {"AffectedElement": m.guest_path(e.uuid), "AffectingElement": svc,
                            "ElementEffects": [5]}
         if (source is None or source.kind in ("service", "switch")) and vsms in services:
-            for sw in snap.vswitches:
-                name = sw.summary.name
+            for name in snap.switch_names:
                 if source is not None and source.kind == "switch" and source.part != name:
                     continue
                 yield {"AffectedElement": m.switch_path(name), "AffectingElement": vsms,
@@ -444,8 +442,7 @@ class SwitchUplink(_Assoc):
         if source is not None and source.kind not in ("lan", "switch"):
             return
         nics = {n.name for n in snap.host.nics}
-        for sw in snap.vswitches:
-            s = sw.summary
+        for s in snap.summaries:
             if s.nic is None or s.nic not in nics:
                 continue
             if source is not None and source.part not in (s.name, s.nic):

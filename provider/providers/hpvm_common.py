@@ -20,7 +20,6 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-import pywbem
 from pywbem import CIMInstance, CIMInstanceName
 
 from provider.providers.base import (ROLES, AssociationProvider, Context, InstanceFactory,
@@ -214,11 +213,22 @@ class Snapshot:
         from agent.api.views import GuestDetails
         with self.lock:
             details = [d for d in self.agent.status_details() if isinstance(d, GuestDetails)]
-            configs = {g.uuid: g for g in self.agent.guests()}
             invalid = self.agent.invalid_guests()
-            out = [self._entry(d, configs.get(d.machine.uuid)) for d in details]
+            out = [self._entry(d, None) for d in details]
         out += [GuestEntry(b.uuid, b.name, invalid=b) for b in invalid]
         return out
+
+    @functools.cached_property
+    def configs(self) -> dict:
+        """uuid -> stored configuration (agent.guest.Guest) of the -V views, read only
+        when a value needs more than the views show."""
+        with self.lock:
+            return {g.uuid: g for g in self.agent.guests()}
+
+    def config_of(self, entry: GuestEntry):
+        if entry.config is None and entry.details is not None:
+            entry.config = self.configs.get(entry.uuid)
+        return entry.config
 
     @functools.cached_property
     def by_uuid(self) -> dict[str, GuestEntry]:
@@ -230,6 +240,8 @@ class Snapshot:
 
     def _entry(self, d, config) -> GuestEntry:
         e = GuestEntry(d.machine.uuid, d.machine.name, details=d, config=config)
+        if e.active:
+            config = self.config_of(e)
         if config is not None and e.active:
             nxt = self.agent.next_config(config)
             if nxt is not None:
@@ -299,6 +311,19 @@ class Snapshot:
         return {d.summary.name: d for d in self.vswitches}
 
     @functools.cached_property
+    def summaries(self) -> list:
+        """The vswitches as hpvmnet lists them (one read of the vswitch table, without the
+        guests' vNICs that `vswitches` adds)."""
+        if "vswitches" in self.__dict__:
+            return [d.summary for d in self.vswitches]
+        with self.lock:
+            return self.agent.vswitch_summaries()
+
+    @functools.cached_property
+    def switch_names(self) -> list[str]:
+        return [s.name for s in self.summaries]
+
+    @functools.cached_property
     def device_entries(self) -> list:
         with self.lock:
             return self.agent.list_devices("all")
@@ -345,12 +370,19 @@ class Snapshot:
 
 
 def guest_rights(principal, entry_or_guest) -> frozenset[str]:
-    """The roles ('admin', 'oper') `principal` holds on a guest through its own -u/-g lists."""
-    config = getattr(entry_or_guest, "config", entry_or_guest)
-    roles = getattr(config, "roles", None) or ()
+    """The roles ('admin', 'oper') `principal` holds on a guest through its own -u/-g lists
+    (a GuestEntry: its -V [Authorized Administrators]; or an agent.guest.Guest)."""
     groups = set(principal.groups or ())
     out = set()
-    for grant in roles:
+    details = getattr(entry_or_guest, "details", None)
+    if details is not None:
+        a = details.admins
+        for role, users, grps in (("admin", a.admin_users, a.admin_groups),
+                                  ("oper", a.oper_users, a.oper_groups)):
+            if principal.user in users or groups.intersection(grps):
+                out.add(role)
+        return frozenset(out)
+    for grant in getattr(entry_or_guest, "roles", None) or ():
         if (grant.kind == "user" and grant.name == principal.user) or \
                 (grant.kind == "group" and grant.name in groups):
             out.add(grant.role)

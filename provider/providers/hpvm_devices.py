@@ -163,9 +163,8 @@ def lan_values(snap, nic) -> dict:
              PPA=int(ppa) if ppa.isdigit() else None, Speed=nic.speed_mbps * 1_000_000,
              MaxSpeed=nic.speed_mbps * 1_000_000, LinkTechnology=2, PortType=0,
              EnabledState=2, OperationalStatus=[2])
-    addrs = sorted({sw.summary.ip for sw in snap.vswitches
-                    if sw.summary.nic == nic.name and sw.summary.ip
-                    and sw.summary.ip != "N/A"})
+    addrs = sorted({s.ip for s in snap.summaries
+                    if s.nic == nic.name and s.ip and s.ip != "N/A"})
     v["NetworkAddresses"] = addrs
     v["Restricted"] = snap.device_db.is_restricted(nic.name, snap.host)
     return v

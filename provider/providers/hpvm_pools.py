@@ -15,8 +15,8 @@ def pool_kinds(snap):
     yield "processor", None
     yield "memory", None
     yield "storage", None
-    for sw in snap.vswitches:
-        yield "network", sw.summary.name
+    for name in snap.switch_names:
+        yield "network", name
 
 
 def active_details(snap):

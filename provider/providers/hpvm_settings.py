@@ -108,11 +108,11 @@ class MemoryRASDProvider(HpvmProvider):
         for d, nxt in configurations(entry):
             v = {"InstanceID": rasd_id(entry.uuid, "memory", nxt)}
             if not ctx.keys_only:
-                v.update(memory_values(entry, d, nxt))
+                v.update(memory_values(snap, entry, d, nxt, ctx))
             yield f.make(v, ctx)
 
 
-def memory_values(entry, d, nxt: bool) -> dict:
+def memory_values(snap, entry, d, nxt: bool, ctx) -> dict:
     mem, dm = d.memory, d.dynmem
     v = dict(ElementName="Memory", ResourceType=4, PoolID=pool_id("memory")[5:],
              ConsumerVisibility=3, AutomaticAllocation=True, AllocationUnits=MB_UNITS,
@@ -121,7 +121,14 @@ def memory_values(entry, d, nxt: bool) -> dict:
     if dm is not None:
         v.update(DynamicMemoryType=dm.type, Reservation=dm.min_mb, Limit=dm.max_mb,
                  TargetMemory=dm.target_mb)
-    config = entry.config if not nxt else None
+    # dynamic_memory_control and ram_dyn_target_start are configuration the -V view does
+    # not show: read from the stored configuration, when asked for
+    config = None
+    if ctx.wants("DynamicMemoryControl") or ctx.wants("DynamicMemoryTargetStart"):
+        config = snap.config_of(entry)
+        if nxt and config is not None:
+            with snap.lock:
+                config = snap.agent.next_config(config)
     if config is not None and config.uuid == entry.uuid:
         v.update(DynamicMemoryControl=config.dynmem.control,
                  DynamicMemoryTargetStart=config.dynmem.target_start_mb)
@@ -184,8 +191,8 @@ def template_kinds(snap):
     yield "processor", None, PROC
     yield "memory", None, MEM
     yield "storage", None, STOR
-    for sw in snap.vswitches:
-        yield "network", sw.summary.name, NET
+    for name in snap.switch_names:
+        yield "network", name, NET
 
 
 def templates(m, ctx, snap, classname):
