@@ -178,7 +178,11 @@ def test_replace_a_failed_device_switches_its_guests(capsys, agent, state):
     assert dev(capsys, agent, "-m", "gdev:/dev/vg01/rlvol2:attr:SHARE=YES")[0] == 0
     assert dev(capsys, agent, "-n", "gdev:/dev/vg01/rlvol2:/dev/rdsk/c0t0d0")[0] == 0
     for name in ("g1", "g2"):
-        assert [s.location for s in agent.find_guest(name).storage] == ["/dev/rdsk/c0t0d0"]
+        guest = agent.find_guest(name)
+        assert [s.location for s in guest.storage] == ["/dev/rdsk/c0t0d0"]
+        # the guest's own log records the replacement, as any change to it does
+        log = (state / "uuids" / guest.uuid / "log").read_text()
+        assert "/dev/vg01/rlvol2 replaced by /dev/rdsk/c0t0d0" in log.splitlines()[-1]
     assert dev(capsys, agent, "-l", "gdev:/dev/rdsk/c0t0d0")[1] == \
         "/dev/rdsk/c0t0d0:CONFIG=gdev,EXIST=YES,DEVTYPE=DISK,SHARE=YES:g1,g2:WWID_NULL\n"
     code, _, err = dev(capsys, agent, "-l", "gdev:/dev/vg01/rlvol2")

@@ -10,10 +10,12 @@ import os
 import re
 from dataclasses import replace as dc_replace
 
+from agent.api.core import guest_dir
 from agent.api.outcome import Outcome
 from agent.backends.base import ACTIVE_STATES
 from agent.devicedb import (DeviceDatabase, DeviceEntry, ListQuery, identity, parse_list_arg)
 from agent.errors import AgentError
+from agent.events import format_time
 from agent.vswitch import VswitchTable
 
 _SIZE_RE = re.compile(r"^(\d+)([MmGg])$")
@@ -154,6 +156,7 @@ class DeviceOps:
         its configuration and in one waiting for the next boot."""
         from agent.guestconfig import format_config, parse_config
         want = identity(old, self.host)
+        changed = False
         for fname in ("vmm_config.current", "vmm_config.next"):
             rel = f"uuids/{guest.uuid}/{fname}"
             data = txn.read(rel)
@@ -165,6 +168,13 @@ class DeviceOps:
                        for s in g.storage]
             if storage != g.storage:
                 txn.write(rel, format_config(dc_replace(g, storage=storage)))
+                changed = True
+        if changed:
+            # the guest's own history records the change, as for any hpvmmodify
+            self._log(txn, guest, f"backing store {old} replaced by {new} (hpvmdevmgmt -n)")
+            if self.command:
+                line = f"{format_time(self.clock.now())} {self.actor}: {self.command}\n"
+                txn.append(f"{guest_dir(guest.uuid)}/command.log", line)
 
     def create_backing_file(self, size: str, path: str) -> Outcome:
         """`-S size path`: a new file of that size (sparse) to back a virtual disk, and its
