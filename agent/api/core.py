@@ -337,6 +337,19 @@ class AgentCore:
             return GuestRuntime(state=INVALID)
         return self.driver.runtime_of(rec)
 
+    def runtimes(self, guests) -> dict[str, GuestRuntime]:
+        """UUID -> runtime of each guest, from one look at the store (views of many guests
+        must not check the store once per guest)."""
+        records = self._records()
+        out = {}
+        for g in guests:
+            rec = records.get(g.uuid)
+            if isinstance(g, InvalidGuest) or rec is None or rec.invalid is not None:
+                out[g.uuid] = GuestRuntime(state=INVALID)
+            else:
+                out[g.uuid] = self.driver.runtime_of(rec)
+        return out
+
     def running_guests(self) -> dict[str, Guest]:
         """UUID -> active configuration of every guest that holds host resources now."""
         self._cache.refresh()

@@ -515,7 +515,7 @@ class StatusViews:
         return [self.find_guest(name=name, number=number)], []
 
     def _sv_runtimes(self, guests) -> dict:
-        return {g.uuid: self.runtime(g) for g in guests}
+        return self.runtimes(guests)
 
     def _sv_revisions(self, guests) -> dict[str, int]:
         """`Guest revision`: how many configurations a guest has had (create = 1)."""

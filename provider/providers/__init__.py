@@ -15,7 +15,8 @@ FAMILIES = ["provider.providers.interop",
             "provider.providers.hpvm_settings", "provider.providers.hpvm_pools",
             "provider.providers.hpvm_capabilities", "provider.providers.hpvm_switches",
             "provider.providers.hpvm_services", "provider.providers.hpvm_devicedb",
-            "provider.providers.hpvm_associations", "provider.providers.hpvm_profiles"]
+            "provider.providers.hpvm_associations", "provider.providers.hpvm_profiles",
+            "provider.providers.hpvm_jobs"]
 
 
 def install_all(registry: ProviderRegistry, env: ProviderEnvironment,
