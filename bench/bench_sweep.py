@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -326,7 +325,7 @@ def main() -> None:
             guests = real["HPVM_Guest"][0]
             assert guests == GUESTS, f"{guests} guests enumerated, expected {GUESTS}"
             assert real["HPVM_IODevice"][0] >= GUESTS * DEVICES, real["HPVM_IODevice"]
-            plan = calibrate(conn, server, work, real)
+            calibrate(conn, server, work, real)
             sweep(conn, server, PLAIN)                                # warm up
             t_real, t_plain, t_built = [], [], []
             for _ in range(ROUNDS):

@@ -19,10 +19,10 @@ import pywbem
 
 from agent.cli import (hpvmclone, hpvmcreate, hpvmdevmgmt, hpvmmodify, hpvmnet, hpvmremove,
                        hpvmstart, hpvmstop)
-from hpvm_cim_support import (cli, disk_rasd, guest_state, guest_view, host_view, mem_rasd,
-                              nic_rasd, proc_rasd, spec_rasd, start_server, vssd, wait_state)
+from hpvm_cim_support import (TIMINGS, cli, disk_rasd, guest_state, guest_view, host_view,
+                              mem_rasd, nic_rasd, proc_rasd, spec_rasd, start_server, vssd,
+                              wait_state)
 from guest_support import init_state
-from hpvm_cim_support import TIMINGS
 
 pytestmark = pytest.mark.slow
 
