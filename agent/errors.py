@@ -24,3 +24,12 @@ class ConfigError(AgentError):
         self.line = line
         self.reason = reason
         super().__init__(f"{path}:{line}: {reason}", kind="failed")
+
+
+class DriverUnavailable(AgentError):
+    """The guest's dynamic memory driver does not answer (no guest kit, another version, DM
+    not started): the guide's "Query to dynamic memory driver failed" refusal."""
+
+    def __init__(self, guest_name: str):
+        super().__init__([f"ERROR ({guest_name}): Query to dynamic memory driver failed: "
+                          "Function is not available.", "Failed to set ram_target."], "failed")

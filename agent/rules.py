@@ -27,6 +27,7 @@ MAX_VCPUS = 4                 # hpvmcreate(1M): "the maximum number of virtual C
 MAX_BOOTED = 256              # spec 01 §1: at most 256 guests booted at once
 MAX_NAME = 256
 CHUNK_MB = 64                 # dynamic memory chunk (DECISIONS §2)
+MIN_ENTITLEMENT_PERCENT = 5.0  # hpvmmodify(1M): -e 5..100
 HOST_RESERVE_BASE_MB = 750    # DECISIONS §1.5
 HOST_RESERVE_RATE = 0.075
 GUEST_OVERHEAD = 0.07
@@ -81,15 +82,33 @@ def host_reserve_mb(host) -> float:
     return HOST_RESERVE_BASE_MB + HOST_RESERVE_RATE * max(0, host.memory_mb - 1024)
 
 
-def guest_cost_mb(guest: Guest) -> float:
-    """A running guest costs its memory + 7 %."""
-    return guest.memory_mb * (1.0 + GUEST_OVERHEAD)
+def guest_cost_mb(guest: Guest, resident: dict | None = None) -> float:
+    """A running guest costs its memory + 7 %. With dynamic memory it holds only what its
+    driver left it (`resident`: uuid -> MB the guest holds now, see `resident_mb`)."""
+    mb = guest.memory_mb
+    if resident and guest.uuid in resident:
+        mb = resident[guest.uuid]
+    return mb * (1.0 + GUEST_OVERHEAD)
 
 
-def available_memory_mb(host, running: Iterable[Guest]) -> int:
+def resident_mb(memory_mb: int, current_mb: int) -> int:
+    """What a running guest holds of the host: its memory less what dynamic memory gave
+    back (boot memory - current memory)."""
+    return memory_mb - (boot_memory_mb(memory_mb) - current_mb)
+
+
+def available_memory_mb(host, running: Iterable[Guest], resident: dict | None = None) -> int:
     """Memory still free for guests, as `hpvmstatus -s` shows it."""
-    free = host.memory_mb - host_reserve_mb(host) - sum(guest_cost_mb(g) for g in running)
+    free = host.memory_mb - host_reserve_mb(host) - \
+        sum(guest_cost_mb(g, resident) for g in running)
     return max(0, math.floor(free))
+
+
+def growth_room_mb(host, running: Iterable[Guest], resident: dict) -> int:
+    """How far a guest may grow from host free memory: whole chunks whose cost (+7 %) fits."""
+    free = host.memory_mb - host_reserve_mb(host) - \
+        sum(guest_cost_mb(g, resident) for g in running)
+    return max(0, int(free / (1.0 + GUEST_OVERHEAD)) // CHUNK_MB * CHUNK_MB)
 
 
 def available_swap_mb(host, running: Iterable[Guest]) -> int:
@@ -156,6 +175,22 @@ def dynmem_problem(memory_mb: int, dm) -> str | None:
     return None
 
 
+def dynmem_floor_mb(boot_mb: int, dm) -> int:
+    """Where a shrink stops: ram_dyn_min rounded up to a whole chunk removed from boot."""
+    floor = dm.min_mb if dm.min_mb is not None else 0
+    return effective_target_mb(boot_mb, floor) if floor < boot_mb else boot_mb
+
+
+def entitlement_problem(ent, host) -> str | None:
+    """An entitlement a guest cannot have: outside 5-100 % of one physical CPU."""
+    pct = ent.as_percent(host.cpu_mhz)
+    if pct < MIN_ENTITLEMENT_PERCENT - 1e-9 or pct > 100.0 + 1e-9:
+        shown = f"{ent.mhz} MHz" if ent.mhz is not None else f"{ent.percent:g}%"
+        return (f"The entitlement {shown} is outside 5-100% of a processor "
+                f"({host.cpu_mhz} MHz).")
+    return None
+
+
 def boot_memory_mb(memory_mb: int) -> int:
     """What the guest OS sees: configured memory - 9 MB (2 GB -> 2039 MB; DECISIONS §2)."""
     return max(CHUNK_MB, memory_mb - 9)
@@ -194,8 +229,9 @@ class Environment:
     `AgentCore.environment()`."""
 
     def __init__(self, host, guests, running: dict[str, Guest], vswitches=None,
-                 devdb=None, host_macs=()):
+                 devdb=None, host_macs=(), resident: dict | None = None):
         self.host = host
+        self.resident = resident or {}     # uuid -> MB a dynamic memory guest holds now
         self._guests = guests          # a list, or a callable giving it when first needed
         self.running = running                       # uuid -> active configuration
         self.vswitches = vswitches
@@ -308,7 +344,7 @@ def _capacity(guest: Guest, env: Environment, running: list[Guest]) -> list[str]
     if guest.vcpus > host.cpus:
         out.append(W_VCPUS)
     if guest_cost_mb(guest) > host.memory_mb - host_reserve_mb(host) - \
-            sum(guest_cost_mb(g) for g in running):
+            sum(guest_cost_mb(g, env.resident) for g in running):
         out.append(W_MEMORY)
     if guest.memory_mb > available_swap_mb(host, running):
         out.append(W_SWAP)

@@ -45,20 +45,28 @@ def product_version() -> str:
         return "0"
 
 
-def build_dispatcher(settings: Settings, clock, agent=None):
-    """Schema (S4) + provider families (S3) + Dispatcher (S3)."""
-    from provider.operations import Dispatcher
-    from provider.providers import ProviderEnvironment, ProviderRegistry, install_all
+def build_environment(settings: Settings, clock, agent=None):
+    """The services every provider family shares (schema, agent, clock, options)."""
+    from provider.providers import ProviderEnvironment
     from provider.schema import Schema
 
-    schema = Schema.load()
-    registry = ProviderRegistry(schema)
-    env = ProviderEnvironment(schema=schema, host_name=socket.getfqdn(), clock=clock,
-                              state_dir=Path(settings.state_dir), agent=agent,
-                              version=product_version(),
-                              options={"port": settings.port, "http_port": settings.http_port})
+    return ProviderEnvironment(schema=Schema.load(), host_name=socket.getfqdn(), clock=clock,
+                               state_dir=Path(settings.state_dir), agent=agent,
+                               version=product_version(),
+                               options={"port": settings.port, "http_port": settings.http_port,
+                                        "collect_keep": settings.collect_keep,
+                                        "collect_max_age_days": settings.collect_max_age_days})
+
+
+def build_dispatcher(settings: Settings, clock, agent=None, env=None):
+    """Schema (S4) + provider families (S3) + Dispatcher (S3)."""
+    from provider.operations import Dispatcher
+    from provider.providers import ProviderRegistry, install_all
+
+    env = env or build_environment(settings, clock, agent)
+    registry = ProviderRegistry(env.schema)
     install_all(registry, env)       # every family in provider.providers.FAMILIES
-    return Dispatcher(schema, registry, clock=clock, host_name=env.host_name)
+    return Dispatcher(env.schema, registry, clock=clock, host_name=env.host_name)
 
 
 class CIMServer:
@@ -77,6 +85,8 @@ class CIMServer:
         self.ports: list = []
         self.info: StartupInfo | None = None
         self._context = None
+        self.env = None              # the providers' environment, when we built the dispatcher
+        self.background = None       # job polling and archive pruning (provider/background.py)
 
     # -- before the reactor runs (blocking is fine) -----------------------------------------
     def prepare(self) -> StartupInfo:
@@ -103,7 +113,8 @@ class CIMServer:
         self.cert_map = cert_map
         if self.dispatcher is None:
             try:
-                self.dispatcher = build_dispatcher(s, self.clock, self.agent)
+                self.env = build_environment(s, self.clock, self.agent)
+                self.dispatcher = build_dispatcher(s, self.clock, self.agent, env=self.env)
             except Exception as e:   # a schema or provider that cannot load: one line, no start
                 log.exception("cannot build the CIM dispatcher")
                 raise StartupError(f"cannot load the CIM schema and providers: {e}") from None
@@ -132,7 +143,10 @@ class CIMServer:
         cimom = CIMOMResource(pipeline=pipeline, authenticator=self.authenticator,
                               throttle=self.throttle, pool=self.pool, reactor=self.reactor,
                               realm=s.realm, cert_map=self.cert_map)
-        site = CIMSite(RootResource(cimom), max_request_bytes=s.max_request_bytes,
+        root = RootResource(cimom)
+        if self.env is not None and self.env.agent is not None:
+            self._add_collections(root)
+        site = CIMSite(root, max_request_bytes=s.max_request_bytes,
                        idle_timeout=s.idle_timeout, reactor=self.reactor)
         self.ports = []
         self.ports.append(self._listen(
@@ -143,6 +157,20 @@ class CIMServer:
                 lambda iface: endpoints.TCP4ServerEndpoint(self.reactor, s.http_port,
                                                            backlog=128, interface=iface), site))
         return self.ports
+
+    def _add_collections(self, root) -> None:
+        """/collections (CollectSystemData archives) and the background work (job polling,
+        archive pruning)."""
+        from provider.background import BackgroundWork
+        from provider.http.downloads import DownloadsResource
+        from provider.providers.hpvm_collect import collection_service
+
+        root.putChild(b"collections", DownloadsResource(
+            store=collection_service(self.env).store, authenticator=self.authenticator,
+            throttle=self.throttle, pool=self.pool, reactor=self.reactor, audit=self.audit,
+            realm=self.settings.realm, cert_map=self.cert_map))
+        self.background = BackgroundWork(self.env, self.reactor, self.pool)
+        self.background.start()
 
     def _listen(self, make_endpoint, site):
         """Listen synchronously (endpoints of the default reactor resolve at once)."""
@@ -166,6 +194,9 @@ class CIMServer:
                            f"{getattr(last, 'socketError', last)}")
 
     def stop(self) -> None:
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
         if self.pool is not None:
             self.pool.stop()
             self.pool = None

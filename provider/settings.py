@@ -28,6 +28,10 @@ Config file (every key optional; command-line options win):
     trust_dir = "/etc/vmprovider/client-ca"   # enables client certificates
     map_file = "/etc/vmprovider/client-users.toml"
     require = false
+
+    [collections]               # CollectSystemData archives (docs/user-guide/collect.md)
+    keep = 10                   # at most this many finished collections are kept
+    max_age_days = 30           # and none older than this
 """
 from __future__ import annotations
 
@@ -70,6 +74,8 @@ class Settings:
     client_trust_dir: Path | None = None
     client_map_file: Path | None = None
     client_cert_required: bool = False
+    collect_keep: int = 10
+    collect_max_age_days: float = 30.0
 
     @property
     def certs_path(self) -> Path:
@@ -102,6 +108,11 @@ class Settings:
         if self.client_trust_dir is not None and self.client_map_file is None:
             raise SettingsError("client certificates need client_certs.map_file "
                                 "(which certificate is which user)")
+        if not 1 <= self.collect_keep <= 10000:
+            raise SettingsError("collections.keep must be between 1 and 10000")
+        if not 0 < self.collect_max_age_days <= 36500:
+            raise SettingsError("collections.max_age_days must be more than 0 and at most "
+                                "36500 (days)")
         if '"' in self.realm or not self.realm.isprintable():
             raise SettingsError("realm must be printable and contain no double quote")
 
@@ -116,6 +127,8 @@ _SECTIONS = {
     "client_certs": {"trust_dir": ("client_trust_dir", Path),
                      "map_file": ("client_map_file", Path),
                      "require": ("client_cert_required", bool)},
+    "collections": {"keep": ("collect_keep", int),
+                    "max_age_days": ("collect_max_age_days", float)},
 }
 
 

@@ -115,8 +115,9 @@ class Normalizer:
     """Replaces each distinct UUID, serial and MAC by a numbered placeholder, numbered in
     order of first appearance (so the same structure on both sides gives the same text)."""
 
-    def __init__(self):
+    def __init__(self, replace: dict[str, str] | None = None):
         self.maps: dict[str, dict[str, str]] = {"UUID": {}, "SERIAL": {}, "MAC": {}}
+        self.replace = replace or {}           # text -> placeholder (a route's own folders)
 
     def _sub(self, kind: str, key: str) -> str:
         m = self.maps[kind]
@@ -125,6 +126,8 @@ class Normalizer:
         return m[key]
 
     def __call__(self, text: str) -> str:
+        for old, placeholder in self.replace.items():
+            text = text.replace(old, placeholder)
         text = _UUID.sub(lambda m: self._sub("UUID", m.group(0).lower()), text)
         text = _SERIAL.sub(lambda m: self._sub("SERIAL", m.group(0)), text)
         text = _MAC_HEX.sub(lambda m: "0x" + self._sub("MAC", m.group(1).lower()), text)
@@ -144,11 +147,12 @@ def summary_row(status_out: str, name: str) -> str | None:
     return None
 
 
-def guest_view(state_dir, names: list[str]) -> dict[str, str]:
+def guest_view(state_dir, names: list[str], replace: dict[str, str] | None = None
+               ) -> dict[str, str]:
     """What an administrator sees of these guests: their configuration files and their
     hpvmstatus summary row, -V and -d, normalized."""
     from agent.cli import hpvmstatus
-    norm = Normalizer()
+    norm = Normalizer(replace)
     view: dict[str, str] = {}
     code, summary, err = cli(hpvmstatus.main, [], state_dir)
     for name in names:
@@ -167,11 +171,11 @@ def guest_view(state_dir, names: list[str]) -> dict[str, str]:
     return view
 
 
-def host_view(state_dir) -> dict[str, str]:
+def host_view(state_dir, replace: dict[str, str] | None = None) -> dict[str, str]:
     """The host-wide tables: vswitches (file and hpvmnet), device database (file and
     hpvmdevmgmt -l all)."""
     from agent.cli import hpvmdevmgmt, hpvmnet
-    norm = Normalizer()
+    norm = Normalizer(replace)
     common = Path(state_dir) / "common"
     view = {}
     for name in ("vswitches", "hpvm_mgmtdb"):
@@ -202,7 +206,7 @@ def proc_rasd(vcpus=None, entitlement_percent=None, instance_id=None) -> pywbem.
 
 
 def mem_rasd(memory_mb=None, instance_id=None, *, dm_control=None, dm_type=None,
-             dm_min=None, dm_max=None, dm_target_start=None) -> pywbem.CIMInstance:
+             dm_min=None, dm_max=None, dm_target_start=None, target=None) -> pywbem.CIMInstance:
     props = {"ResourceType": pywbem.Uint16(4), "AllocationUnits": "byte*2^20"}
     if instance_id:
         props["InstanceID"] = instance_id
@@ -218,6 +222,8 @@ def mem_rasd(memory_mb=None, instance_id=None, *, dm_control=None, dm_type=None,
         props["Limit"] = U(dm_max)
     if dm_target_start is not None:
         props["DynamicMemoryTargetStart"] = U(dm_target_start)
+    if target is not None:
+        props["TargetMemory"] = U(target)
     return pywbem.CIMInstance("HPVM_MemoryAllocationSettingData", props)
 
 

@@ -12,13 +12,14 @@ the others compare; the two state folders live for the module (one server).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import pytest
 import pywbem
 
-from agent.cli import (hpvmclone, hpvmcreate, hpvmdevmgmt, hpvmmodify, hpvmnet, hpvmremove,
-                       hpvmstart, hpvmstop)
+from agent.cli import (hpvmclone, hpvmcreate, hpvmdevmgmt, hpvmmodel, hpvmmodify, hpvmnet,
+                       hpvmremove, hpvmstart, hpvmstop)
 from hpvm_cim_support import (TIMINGS, cli, disk_rasd, guest_state, guest_view, host_view,
                               mem_rasd, nic_rasd, proc_rasd, spec_rasd, start_server, vssd,
                               wait_state)
@@ -80,7 +81,8 @@ class Cim:
 
     def vssd_path(self, name: str) -> pywbem.CIMInstanceName:
         return pywbem.CIMInstanceName("HPVM_VirtualSystemSettingData",
-                                      {"InstanceID": f"HPVM:{self.uuid(name)}"}, namespace="root/cimv2")
+                                      {"InstanceID": f"HPVM:{self.uuid(name)}"},
+                                      namespace="root/cimv2")
 
     def switch(self, name: str) -> pywbem.CIMInstanceName:
         return pywbem.CIMInstanceName("HPVM_Switch", {"CreationClassName": "HPVM_Switch",
@@ -144,17 +146,31 @@ def step(world, prog_main, argv, cim_call, *, info=False, stdin="",
     return by_cli
 
 
+def disks_dirs(world):
+    """Each route's own folder for file backing stores (hpvmclone -b writes copies there)."""
+    cli_dir, _, server = world
+    dirs = (cli_dir.parent / "cli-disks", server.state_dir.parent / "disks")
+    for d in dirs:
+        d.mkdir(exist_ok=True)
+    return dirs
+
+
 def same_guests(world, *names):
     cli_dir, _, server = world
-    a, b = guest_view(cli_dir, list(names)), guest_view(server.state_dir, list(names))
+    a_disks, b_disks = disks_dirs(world)
+    a = guest_view(cli_dir, list(names), {str(a_disks): "<DISKS>"})
+    b = guest_view(server.state_dir, list(names), {str(b_disks): "<DISKS>"})
     for key in a:
-        assert b.get(key) == a[key], f"{key} differs\n--- commands:\n{a[key]}\n--- CIM:\n{b.get(key)}"
+        assert b.get(key) == a[key], \
+            f"{key} differs\n--- commands:\n{a[key]}\n--- CIM:\n{b.get(key)}"
     assert a.keys() == b.keys()
 
 
 def same_host(world):
     cli_dir, _, server = world
-    a, b = host_view(cli_dir), host_view(server.state_dir)
+    a_disks, b_disks = disks_dirs(world)
+    a = host_view(cli_dir, {str(a_disks): "<DISKS>"})
+    b = host_view(server.state_dir, {str(b_disks): "<DISKS>"})
     for key in a:
         assert b[key] == a[key], f"{key} differs\n--- commands:\n{a[key]}\n--- CIM:\n{b[key]}"
 
@@ -191,7 +207,7 @@ def test_vswitch_create_boot_halt_delete(world):
     same_host(world)
 
 
-# -- §23, §25, §26, §28, §29: compass1 as the guide walks it ------------------------------------
+# -- §23, §25, §26, §28, §29: compass1 as the guide walks it ---------------------------------
 
 def test_compass1_create_start_modify_stop_remove(world):
     cli_dir, cim, server = world
@@ -251,7 +267,8 @@ def test_compass1_create_start_modify_stop_remove(world):
     # §28: graceful stop (Stopping, then Off)
     assert step(world, hpvmstop.main, ["-P", "compass1", "-Q"],
                 lambda c: c.state_change("compass1", 4)).ok
-    assert wait_state(cli_dir, "compass1", "Off") and wait_state(server.state_dir, "compass1", "Off")
+    assert wait_state(cli_dir, "compass1", "Off")
+    assert wait_state(server.state_dir, "compass1", "Off")
     same_guests(world, "compass1")
     # stopping an Off guest: the command's refusal; CIM answers 4097 with that text
     out = step(world, hpvmstop.main, ["-P", "compass1", "-Q"],
@@ -265,7 +282,7 @@ def test_compass1_create_start_modify_stop_remove(world):
     same_host(world)
 
 
-# -- §23 with every option, §26 every kind of change, §27 clone, §28 hard stop --------------------
+# -- §23 with every option, §26 every kind of change, §27 clone, §28 hard stop ----------------
 
 DM_OPTS = ["-x", "dynamic_memory_control=1", "-x", "ram_dyn_type=any", "-x", "ram_dyn_min=1G",
            "-x", "ram_dyn_max=3G", "-x", "ram_dyn_target_start=2G"]
@@ -317,7 +334,8 @@ def test_create_with_options_then_modify_each_way(world):
     assert out.ok
     same_guests(world, "compass2")
     # -a: a file-backed disk on a missing file: a warning, the disk is added
-    out = step(world, hpvmmodify.main, ["-P", "compass2", "-a", "disk:scsi::file:/nonexistent/c2.img"],
+    out = step(world, hpvmmodify.main,
+               ["-P", "compass2", "-a", "disk:scsi::file:/nonexistent/c2.img"],
                lambda c: c.svc("AddResourceSettings", AffectedConfiguration=c.vssd_path("compass2"),
                                ResourceSettings=[disk_rasd("disk", "file", "/nonexistent/c2.img")]),
                info=True)
@@ -420,6 +438,120 @@ def test_clone_start_hard_stop_remove(world):
         assert step(world, hpvmremove.main, ["-P", name, "-Q"],
                     lambda c, n=name: c.svc("DestroySystem", AffectedSystem=c.guest(n))).ok
     same_guests(world, "linux1", "linux2", "linux3")
+    same_host(world)
+
+
+def test_check_only_and_force(world):
+    # -s / CheckOnly: the same warnings, nothing created
+    out = step(world, hpvmcreate.main, ["-P", "check1", "-s", "-c", "4", "-r", "4G"],
+               lambda c: c.svc("DefineSystem", SystemSettings=vssd("check1"),
+                               ResourceSettings=[proc_rasd(4), mem_rasd(4096)], CheckOnly=True))
+    assert out.ok and out.warnings
+    same_guests(world, "check1")
+    assert not (world[2].state_dir / "guests" / "check1").exists()
+    # -F / Force: created without checks and without warnings
+    out = step(world, hpvmcreate.main, ["-P", "force1", "-F", "-c", "4", "-r", "4G",
+                                        "-B", "manual"],
+               lambda c: c.svc("DefineSystem", SystemSettings=vssd("force1",
+                                                                   AutomaticStartupAction=2),
+                               ResourceSettings=[proc_rasd(4), mem_rasd(4096)], Force=True))
+    assert out == Outcome(True, [])
+    same_guests(world, "force1")
+    # hpvmmodify -s: the warnings of the change, the configuration unchanged
+    out = step(world, hpvmmodify.main, ["-P", "force1", "-s", "-r", "8G"],
+               lambda c: c.svc("ModifyResourceSettings", ResourceSettings=[
+                   mem_rasd(8192, instance_id=f"HPVM:{c.uuid('force1')}:memory")],
+                   CheckOnly=True), info=True)
+    assert out.ok
+    same_guests(world, "force1")
+    assert step(world, hpvmremove.main, ["-P", "force1", "-Q"],
+                lambda c: c.svc("DestroySystem", AffectedSystem=c.guest("force1"))).ok
+
+
+def test_ram_target_moves_a_running_guests_memory(world):
+    """hpvmmodify -x ram_target (dynamic memory, an HP-UX guest with the guest kit) and the
+    memory RASD's TargetMemory, on a running guest."""
+    cli_dir, cim, server = world
+    out = step(world, hpvmcreate.main, ["-P", "dm1", "-O", "hpux", "-r", "3G", "-B", "manual",
+                                        "-x", "dynamic_memory_control=1", "-x", "ram_dyn_type=any",
+                                        "-x", "ram_dyn_min=1G", "-x", "ram_dyn_max=3G"],
+               lambda c: c.svc("DefineSystem",
+                               SystemSettings=vssd("dm1", OSType="HPUX", AutomaticStartupAction=2),
+                               ResourceSettings=[mem_rasd(3072, dm_control=True, dm_type="any",
+                                                          dm_min=1024, dm_max=3072)]))
+    assert out.ok
+    # ram_target is refused while the guest is Off, with the same text
+    out = step(world, hpvmmodify.main, ["-P", "dm1", "-x", "ram_target=2G"],
+               lambda c: c.svc("ModifyResourceSettings", ResourceSettings=[
+                   mem_rasd(None, instance_id=f"HPVM:{c.uuid('dm1')}:memory",
+                            target=2048)]), info=True)
+    assert not out.ok and out.error
+    for state_dir in (cli_dir, server.state_dir):      # the model: an OS with the guest kit
+        code, _, err = cli(hpvmmodel.main, ["set", "-P", "dm1", "-O", "hpux:11.23",
+                                            "-K", "A.03.00"], state_dir)
+        assert code == 0, err
+    assert step(world, hpvmstart.main, ["-P", "dm1"], lambda c: c.state_change("dm1", 2)).ok
+    assert wait_state(cli_dir, "dm1", "On (OS)")
+    assert wait_state(server.state_dir, "dm1", "On (OS)")
+    out = step(world, hpvmmodify.main, ["-P", "dm1", "-x", "ram_target=2G"],
+               lambda c: c.svc("ModifyResourceSettings", ResourceSettings=[
+                   mem_rasd(None, instance_id=f"HPVM:{c.uuid('dm1')}:memory",
+                            target=2048)]), info=True)
+    assert out.ok and out.warnings[-1].startswith(
+        "Successfully began to change ram_target to "), out
+    cli_view, cim_view = guest_view(cli_dir, ["dm1"]), guest_view(server.state_dir, ["dm1"])
+    for key in ("dm1 vmm_config.current", "dm1 vmm_config.next"):
+        assert cim_view[key] == cli_view[key], key
+    # hpvmmodify -A / ActiveOnly: the running guest only; the lasting configuration waits
+    out = step(world, hpvmmodify.main, ["-A", "-P", "dm1", "-e", "25"],
+               lambda c: c.svc("ModifyResourceSettings", ResourceSettings=[
+                   proc_rasd(None, 25, instance_id=f"HPVM:{c.uuid('dm1')}:cpu")],
+                   ActiveOnly=True), info=True)
+    assert out.ok
+    cli_view, cim_view = guest_view(cli_dir, ["dm1"]), guest_view(server.state_dir, ["dm1"])
+    assert "entitlement = 25.0%" in cli_view["dm1 vmm_config.current"]
+    for key in ("dm1 vmm_config.current", "dm1 vmm_config.next"):
+        assert cim_view[key] == cli_view[key], key
+    assert step(world, hpvmstop.main, ["-P", "dm1", "-h", "-Q"],
+                lambda c: c.state_change("dm1", 3)).ok
+    same_guests(world, "dm1")
+
+
+def test_clone_duplicates_a_file_backing_store(world):
+    """§27 hpvmclone -b: the source's disk file is copied for the clone, to a named file or
+    beside the original (`<file>.<clone>`)."""
+    a_disks, b_disks = disks_dirs(world)
+    data = os.urandom(64 * 1024)
+    for d in (a_disks, b_disks):
+        (d / "boot1.img").write_bytes(data)
+
+    out = step(world, hpvmcreate.main, ["-P", "boot1", "-B", "manual", "-a",
+                                        f"disk:scsi::file:{a_disks / 'boot1.img'}"],
+               lambda c: c.svc("DefineSystem",
+                               SystemSettings=vssd("boot1", AutomaticStartupAction=2),
+                               ResourceSettings=[
+                                   spec_rasd(f"disk:scsi::file:{b_disks / 'boot1.img'}")]))
+    assert out.ok
+    src = lambda c: f"HPVM:{c.uuid('boot1')}:disk:0,0,0"       # noqa: E731
+    # -b with the copy's file named
+    out = step(world, hpvmclone.main, ["-P", "boot1", "-N", "boot2", "-b",
+                                       f"disk:scsi:0,0,0:file:{a_disks / 'boot2.img'}"],
+               lambda c: c.svc("CloneSystem", SourceSystem=c.guest("boot1"),
+                               SystemSettings=vssd("boot2"), ResourceSettings=[
+                                   disk_rasd("disk", "file", str(b_disks / "boot2.img"),
+                                             instance_id=src(c))]))
+    assert out.ok
+    # -b with the location left empty: beside the original
+    out = step(world, hpvmclone.main, ["-P", "boot1", "-N", "boot3", "-b", "disk:scsi:0,0,0:file:"],
+               lambda c: c.svc("CloneSystem", SourceSystem=c.guest("boot1"),
+                               SystemSettings=vssd("boot3"), ResourceSettings=[
+                                   pywbem.CIMInstance("HPVM_StorageAllocationSettingData",
+                                                      {"InstanceID": src(c)})]))
+    assert out.ok
+    for d in (a_disks, b_disks):
+        assert (d / "boot2.img").read_bytes() == data
+        assert (d / "boot1.img.boot3").read_bytes() == data
+    same_guests(world, "boot1", "boot2", "boot3")
     same_host(world)
 
 

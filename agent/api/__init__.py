@@ -10,9 +10,10 @@ from agent.api.guests import GuestOps
 from agent.api.network import VswitchOps
 from agent.api.outcome import Outcome
 from agent.api.views import StatusViews
+from agent.api.workload import WorkloadOps
 
 
-class Agent(GuestOps, VswitchOps, DeviceOps, StatusViews, CollectOps, AgentCore):
+class Agent(GuestOps, WorkloadOps, VswitchOps, DeviceOps, StatusViews, CollectOps, AgentCore):
     pass
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from agent.backends.base import ACTIVE_STATES, INVALID, GuestRuntime
@@ -233,6 +234,7 @@ class AgentCore:
 
         self.state_dir = resolve_state_dir(state_dir)
         self.clock: Clock = clock or SystemClock()
+        self._actor_local = threading.local()
         self.actor = actor or default_actor()
         self.store = Store(self.state_dir, clock=self.clock, actor=self.actor)
         if host is None:
@@ -242,6 +244,28 @@ class AgentCore:
         self.command: str | None = None    # the command line a CLI runs, for command.log
         self._cache = _GuestCache(self)
         self.driver = self._make_driver(backend)
+
+    # The actor a change is recorded under: the agent's own, or, for the calls made inside
+    # `acting_as` on this thread, the one named there (a guest's hpvmmgmt, a CIM user).
+    @property
+    def actor(self) -> str:
+        return getattr(self._actor_local, "actor", None) or self._actor_default
+
+    @actor.setter
+    def actor(self, value: str) -> None:
+        self._actor_default = value
+
+    @contextmanager
+    def acting_as(self, actor: str | None):
+        if not actor:
+            yield self
+            return
+        before = getattr(self._actor_local, "actor", None)
+        self._actor_local.actor = actor
+        try:
+            yield self
+        finally:
+            self._actor_local.actor = before
 
     def _make_driver(self, backend: str):
         if backend == "ivm":
@@ -359,6 +383,18 @@ class AgentCore:
                 out[rec.uuid] = self._view(rec)
         return out
 
+    def resident_memory(self) -> dict[str, int]:
+        """UUID -> MB the host gives each running guest whose dynamic memory driver runs
+        (its memory less what the driver gave back); other running guests hold all of it."""
+        from agent.rules import resident_mb
+        self._cache.refresh()
+        out = {}
+        for rec in self._cache.index()["started"]:
+            rt = self.driver.runtime_of(rec)
+            if rt.state in ACTIVE_STATES and rt.memory is not None and rt.memory.driver:
+                out[rec.uuid] = resident_mb(rec.current.memory_mb, rt.memory.current_mb)
+        return out
+
     def model_facts(self, guest: Guest):
         """What hpvmmodel set for the guest (installed OS, guest kit, workload)."""
         from agent.backends.ivm import ModelFacts
@@ -394,4 +430,5 @@ class AgentCore:
         return Environment(self.host, self.guests, self.running_guests(),
                            vswitches=VswitchTable.load(reader),
                            devdb=DeviceDatabase.load(reader),
-                           host_macs=[m for m in host_macs if m])
+                           host_macs=[m for m in host_macs if m],
+                           resident=self.resident_memory())

@@ -79,8 +79,9 @@ class GuestOps:
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _change(self, touched: set):
-        """One atomic change: settle what time decided, stage, commit, refresh our cache."""
+    def _change(self, touched: set, *, cpu_checkpoint: bool = True):
+        """One atomic change: settle what time decided, fold the CPU used so far into the
+        accounting (the change may move the rates), stage, commit, refresh our cache."""
         with self.store.transaction(actor=self.actor) as txn:
             before = self.store.generation()
             self._cache.refresh()
@@ -89,6 +90,8 @@ class GuestOps:
             try:
                 self._settle(txn, local.settled)
                 touched |= local.settled
+                if cpu_checkpoint:
+                    self._cpu_checkpoint(txn)
                 yield txn
             finally:
                 local.txn, local.settled = None, set()
@@ -106,7 +109,10 @@ class GuestOps:
     def _settle(self, txn, touched: set) -> None:
         """Persist the clock's verdicts: a finished graceful stop becomes Off; an OS the guest
         booted into is written to its configuration (spec 01 §12)."""
+        settle_memory = getattr(self.driver, "settle_memory", None)
         for rec in list(self._cache.index()["started"]):
+            if settle_memory is not None and settle_memory(txn, rec):
+                touched.add(rec.uuid)     # a finished memory move: its facts now say where
             if self.driver.settle(txn, rec):
                 touched.add(rec.uuid)
                 self._log(txn, rec.current, "Guest stopped.")
@@ -422,6 +428,7 @@ class GuestOps:
             self._write_config(txn, uuid, "current", guest)
             txn.symlink(f"{GUESTS}/{name}", f"../{UUIDS}/{uuid}")
             self.driver.define(txn, guest)
+            self._sync_credential(txn, uuid, guest)
             self._record_devices(txn, None, guest)
             self._log(txn, guest, f"Guest created (VM number {guest.vm_number}).")
             self._command_log(txn, guest)
@@ -511,40 +518,13 @@ class GuestOps:
                 self._log(txn, new_next, f"Guest renamed from '{current.name}' to '{ch.new_name}'.")
                 txn.event("guest.rename", rec.uuid, old_name=current.name, name=ch.new_name)
             self._record_devices(txn, persistent, new_next)
+            # dynamic_memory_control takes effect at once on a running guest (spec 03 §6.2)
+            self._sync_credential(txn, rec.uuid, new_current if running else new_next)
             self._log(txn, new_next, "Guest modified" + (" (active only)." if active_only else "."))
             self._command_log(txn, new_next)
             txn.event("guest.modify", rec.uuid, name=new_next.name, active_only=active_only,
                       deferred=bool(running and new_next != new_current))
         return Outcome(warnings=warnings, info=info, value=new_next)
-
-    def _ram_target(self, txn, rec, guest: Guest, target, running: bool) -> list[str]:
-        """hpvmmodify -x ram_target: move a running guest's memory (asynchronously)."""
-        if not running:
-            raise _err(f"The guest '{guest.name}' is not running; ram_target changes a running "
-                       "guest only.", "state")
-        rt = self.driver.runtime_of(rec)
-        mem = rt.memory
-        if mem is None or not mem.driver:
-            raise AgentError([f"ERROR ({guest.name}): Query to dynamic memory driver failed: "
-                              "Function is not available.", "Failed to set ram_target."],
-                             "failed")
-        if target == "start":
-            want = mem.boot_mb
-        elif target in (0, "0"):
-            want = mem.comfortable_min_mb
-        else:
-            want = int(target)
-        lo, hi = guest.dynmem.min_mb, guest.dynmem.max_mb
-        notes = []
-        if (lo is not None and want < lo) or (hi is not None and want > hi):
-            notes.append(f"Warning: ram_target {want} MB is outside the dynamic memory range "
-                         f"{lo or 0} MB - {hi or mem.boot_mb} MB.")
-        effective = self.driver.set_memory_target(txn, guest, want)
-        verb = "decrease" if effective < mem.current_mb else "increase"
-        self._log(txn, guest, f"ram_target set to {effective} MB.")
-        txn.event("guest.memory_target", rec.uuid, name=guest.name, target_mb=effective)
-        return notes + [f"Attempting to {verb} memory from {mem.current_mb} MB to {effective} MB.",
-                        f"Successfully began to change ram_target to {effective} MB."]
 
     # ------------------------------------------------------------------ clone
 
@@ -586,6 +566,7 @@ class GuestOps:
                 self._write_config(txn, uuid, "current", guest)
                 txn.symlink(f"{GUESTS}/{new_name}", f"../{UUIDS}/{uuid}")
                 self.driver.define(txn, guest)
+                self._sync_credential(txn, uuid, guest)
                 self._record_devices(txn, None, guest)
                 self._log(txn, guest, f"Guest cloned from '{src.name}' (VM number "
                                       f"{guest.vm_number}).")
@@ -742,6 +723,9 @@ class GuestOps:
                 self._write_config(txn, rec.uuid, "current", config)
                 txn.delete(f"{guest_dir(rec.uuid)}/vmm_config.next")
             rt = self.driver.start(txn, config, next_promoted=promoted)
+            note = getattr(self.driver, "note_kit_mismatch", None)
+            if note is not None:
+                note(txn, config, self.model_facts(config))
             self._log(txn, config, "Guest started" + (" at host boot." if boot else "."))
             self._command_log(txn, config if not boot else None)
             txn.event("guest.start", rec.uuid, name=config.name, promoted_next=promoted,
@@ -823,7 +807,8 @@ class GuestOps:
 
     def set_guest_model(self, guest: Guest, *, os: str | None = None,
                         os_version: str | None = None, kit: str | None = None,
-                        workload_mb: int | None = None, attention: bool | None = None) -> Outcome:
+                        workload_mb: int | None = None, attention: bool | None = None,
+                        cpu_percent: float | str | None = None) -> Outcome:
         """hpvmmodel: set what a real guest would hold (docs/model-control.md)."""
         from agent.backends.ivm import ModelFacts
         if not hasattr(self.driver, "set_model"):
@@ -841,6 +826,14 @@ class GuestOps:
                 model = replace(model, kit=kit)
             if workload_mb is not None:
                 model = replace(model, workload_mb=workload_mb)
+            if cpu_percent == "entitlement":          # back to running at its entitlement
+                model = replace(model, cpu_percent=None)
+            elif cpu_percent is not None:
+                if isinstance(cpu_percent, bool) or not isinstance(cpu_percent, (int, float)) \
+                        or not 0.0 <= cpu_percent <= 100.0:
+                    raise _err(f"The CPU demand '{cpu_percent}' is not a percentage from 0 to "
+                               "100.")
+                model = replace(model, cpu_percent=float(cpu_percent))
             self.driver.set_model(txn, rec.current, model)
             if attention is not None:
                 if self._state(rec) not in ACTIVE_STATES:
@@ -849,6 +842,7 @@ class GuestOps:
             self._log(txn, rec.current, "Model facts changed.")
             txn.event("guest.model", rec.uuid, name=rec.current.name, os=model.os,
                       kit=model.kit, workload_mb=model.workload_mb,
+                      **({} if cpu_percent is None else {"cpu_percent": cpu_percent}),
                       **({} if attention is None else {"attention": attention}))
         return Outcome(value=model)
 

@@ -574,7 +574,8 @@ class StatusViews:
         top = rules.max_vcpus(host)
         return HostResources(
             cpu_mhz=host.cpu_mhz, memory_mb=host.memory_mb, cpus=host.cpus,
-            available_memory_mb=rules.available_memory_mb(host, running),
+            available_memory_mb=rules.available_memory_mb(host, running,
+                                                          self.resident_memory()),
             available_swap_mb=rules.available_swap_mb(host, running),
             max_vcpus_hpux=top, max_vcpus_windows=top, max_vcpus_linux=top,
             available_entitlement_mhz=[rules.available_entitlement_mhz(host, running, n)
@@ -585,32 +586,36 @@ class StatusViews:
 
     # -- hpvmstatus -r
     def resource_allocation(self, name=None, number=None) -> list[ResourceAllocation]:
-        """Entitlement and usage. The ivm model's guests run exactly at their entitlement
-        while active (no workload competes for the CPU), so usage follows from the
-        entitlement and the time since the guest started."""
+        """Entitlement and usage from the model's CPU accounting (agent.cpu): a running guest
+        gets what its work asks while the host has room for all, and is held to its
+        entitlement when the host is contended. Cumulative usage is in millions of host
+        CPU cycles since the guest booted."""
         guests, _bad = self._sv_select(name, number)
         rts = self._sv_runtimes(guests)
+        usage = self.cpu_usage()
         now = self.clock.now()
         host = self.host
+        capacity = host.cpus * host.cpu_mhz
         out = []
         for g in guests:
             rt = rts[g.uuid]
-            per_vcpu_mhz = g.entitlement.as_mhz(host.cpu_mhz)
             pct = g.entitlement.as_percent(host.cpu_mhz)
             up = max(0.0, now - rt.started_at) if rt.active and rt.started_at else 0.0
+            per_vcpu_mhz, total_mcycles = usage.get(g.uuid, (0.0, 0.0))
             vcpus = []
             if rt.active:
                 for i in range(g.vcpus):
-                    vcpus.append(VcpuUsage(index=i, cumulative_mcycles=int(per_vcpu_mhz * up),
-                                           guest_percent=round(pct, 1), host_percent=0.0,
-                                           achieved_mhz=int(per_vcpu_mhz)))
+                    vcpus.append(VcpuUsage(
+                        index=i, cumulative_mcycles=int(total_mcycles / g.vcpus),
+                        guest_percent=round(100.0 * per_vcpu_mhz / host.cpu_mhz, 1),
+                        host_percent=0.0, achieved_mhz=int(round(per_vcpu_mhz))))
             out.append(ResourceAllocation(
                 name=g.name, vm_number=g.vm_number, state=rt.state, vcpus=g.vcpus,
                 entitlement_percent=round(pct, 1), entitlement_mhz=g.entitlement.mhz,
                 max_entitlement_percent=MAX_ENTITLEMENT_PERCENT,
-                percent_usage=round(100.0 * g.vcpus * per_vcpu_mhz
-                                    / (host.cpus * host.cpu_mhz), 1) if rt.active else 0.0,
-                cumulative_mcycles=int(g.vcpus * per_vcpu_mhz * up),
+                percent_usage=round(100.0 * g.vcpus * per_vcpu_mhz / capacity, 1)
+                if rt.active else 0.0,
+                cumulative_mcycles=int(total_mcycles),
                 memory_mb=g.memory_mb,
                 current_memory_mb=(rt.memory.current_mb if rt.memory else
                                    (g.memory_mb if rt.active else None)),

@@ -22,14 +22,23 @@ from dataclasses import dataclass, fields, replace
 
 from agent.backends.base import (BOOTING, OFF, ON_ATTN, ON_EFI, ON_OS, STOPPING, Driver,
                                  GuestRuntime, MemoryStats)
-from agent.errors import AgentError
-from agent.rules import CHUNK_MB, boot_memory_mb, effective_target_mb
+from agent.errors import AgentError, DriverUnavailable
+from agent.rules import CHUNK_MB, boot_memory_mb, dynmem_floor_mb, effective_target_mb
 
 DEFAULT_TIMINGS = {"efi_seconds": 2.0, "os_boot_seconds": 5.0, "stop_seconds": 3.0,
                    "memory_mb_per_second": 256.0}
 OS_BASE_MB = 512          # what an idle guest OS needs: the comfortable minimum's floor
 DEFAULT_WORKLOAD_MB = 247  # gives the guide's sample "Comfortable minimum 759 MB"
 PID_BASE = 20000
+# The dynamic memory support the host ships (spec 03 §6.10): a guest kit of another release
+# leaves the guest's driver unloaded and the host logs the mismatch when the guest starts.
+HOST_DM_VERSION = "A.03.00"
+SYSLOG = "common/syslog.log"     # the model host's syslog (/var/adm/syslog/syslog.log)
+
+
+def kit_matches(kit: str) -> bool:
+    """A guest kit works with this host when it is of the same release (A.03.00[.xx])."""
+    return kit == HOST_DM_VERSION or kit.startswith(HOST_DM_VERSION + ".")
 
 
 def _kv_parse(text: str | None) -> dict[str, str]:
@@ -88,6 +97,7 @@ class RuntimeFacts:
     mem_target: int | None = None  # explicit ram_target (effective MB)
     mem_from: int | None = None
     mem_since: float | None = None
+    mem_cap: int | None = None     # growth stops here: host free memory when the target was set
 
     @classmethod
     def parse(cls, text: str | None) -> "RuntimeFacts":
@@ -106,6 +116,9 @@ class ModelFacts:
     installed_at: float = 0.0
     kit: str = ""                 # guest management software version; "" = not installed
     workload_mb: int = DEFAULT_WORKLOAD_MB
+    # CPU the guest's work asks of each vCPU, in percent of one physical CPU; None = it runs
+    # at its entitlement (the model's quiet default). Drives `hpvmstatus -r` (agent.cpu).
+    cpu_percent: float | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> "ModelFacts":
@@ -194,7 +207,7 @@ class IvmDriver(Driver):
 
     def dm_driver_running(self, model: ModelFacts, guest, state: str) -> bool:
         """The guest's DM driver runs in an HP-UX guest with the kit, when DM is configured."""
-        return (guest.dynmem.type in ("any", "driver") and bool(model.kit)
+        return (guest.dynmem.type in ("any", "driver") and kit_matches(model.kit)
                 and model.os == "HPUX" and state in (ON_OS, ON_ATTN, STOPPING))
 
     def _memory(self, facts, model, guest, state, os_at, now) -> MemoryStats:
@@ -205,15 +218,21 @@ class IvmDriver(Driver):
             current = target = boot
             moving = False
         else:
-            floor = guest.dynmem.min_mb or OS_BASE_MB
+            floor = dynmem_floor_mb(boot, guest.dynmem)
+            cap = boot
             if facts.mem_target is not None:
                 target, start, since = facts.mem_target, facts.mem_from, facts.mem_since
+                if facts.mem_cap is not None:
+                    cap = min(boot, facts.mem_cap)
             else:
                 ts = guest.dynmem.target_start_mb
                 target = effective_target_mb(boot, ts) if ts else boot
                 start, since = boot, os_at
-            current = self._moved(start, target, since, now, floor, boot)
-            moving = current != target
+            current = self._moved(start, target, since, now, floor, cap)
+            # where this move ends: the target, or the floor / host memory that stops it
+            end = current if start is None or since is None else \
+                self._moved(start, target, since, math.inf, floor, cap)
+            moving = current != end
         hung = current < comfortable and self._pressure(current, comfortable) >= 100
         pressure = self._pressure(current, comfortable)
         free = 0 if hung else max(0, current - comfortable)
@@ -230,15 +249,17 @@ class IvmDriver(Driver):
         span = max(1, comfortable // 4)
         return min(100, math.ceil(100 * (comfortable - current) / span))
 
-    def _moved(self, start, target, since, now, floor, boot) -> int:
-        """Memory moves whole 64 MB chunks at the model rate; never past boot or the floor."""
+    def _moved(self, start, target, since, now, floor, cap) -> int:
+        """Memory moves whole 64 MB chunks at the model rate; a shrink stops at the floor
+        (ram_dyn_min), a growth at `cap` (boot memory, or what the host had free)."""
         if start is None or since is None or start == target:
             return target if start is None else start
         rate = self.timing("memory_mb_per_second")
-        chunks = int(max(0.0, now - since) * rate // CHUNK_MB)
+        elapsed = max(0.0, now - since)
+        chunks = math.inf if elapsed == math.inf else int(elapsed * rate // CHUNK_MB)
         if target < start:
             return max(target, start - chunks * CHUNK_MB, min(floor, start))
-        return min(target, start + chunks * CHUNK_MB, boot)
+        return max(start, min(target, start + chunks * CHUNK_MB, cap))
 
     # ------------------------------------------------------------------ changes
 
@@ -296,19 +317,56 @@ class IvmDriver(Driver):
                 txn.write(runtime_path(new.uuid), replace(
                     facts, mem_target=None, mem_from=None, mem_since=None).to_bytes())
 
-    def set_memory_target(self, txn, guest, target_mb: int) -> int:
+    def set_memory_target(self, txn, guest, target_mb: int, *, room_mb: int | None = None) -> int:
+        """Start moving towards `target_mb` from where the memory is now (a new target aborts
+        the old move). `room_mb`: how far the host's free memory lets the guest grow."""
         rec = self.core._record(guest.uuid)
         rt = self.runtime_of(rec)
         if rt.memory is None or not rt.memory.driver:
-            raise AgentError([f"ERROR ({guest.name}): Query to dynamic memory driver failed: "
-                              "Function is not available.", "Failed to set ram_target."],
-                             "failed")
-        effective = effective_target_mb(rt.memory.boot_mb, target_mb)
+            raise DriverUnavailable(guest.name)
+        current = rt.memory.current_mb
+        # a shrink removes whole chunks (DECISIONS §2); a growth goes to what was asked, never
+        # past boot memory (the guide's "increase memory from 2103 MB to 4096 MB")
+        effective = effective_target_mb(rt.memory.boot_mb, target_mb) if target_mb < current \
+            else min(target_mb, rt.memory.boot_mb)
+        cap = None
+        if effective > current and room_mb is not None:
+            cap = current + room_mb
         facts = self._facts(txn, guest.uuid)
         txn.write(runtime_path(guest.uuid), replace(
-            facts, mem_target=effective, mem_from=rt.memory.current_mb,
-            mem_since=self.core.clock.now()).to_bytes())
+            facts, mem_target=effective, mem_from=current,
+            mem_since=self.core.clock.now(), mem_cap=cap).to_bytes())
         return effective
+
+    def settle_memory(self, txn, rec) -> bool:
+        """Persist a finished memory move: the facts then say where memory is, so reading
+        the guest no longer depends on how long ago the move began. True: it wrote."""
+        if rec.runtime_text is None or rec.current is None:
+            return False
+        rt = self.runtime_of(rec)
+        mem = rt.memory
+        if mem is None or not mem.driver or mem.moving:
+            return False
+        facts = RuntimeFacts.parse(rec.runtime_text)
+        if facts.mem_target is None or facts.mem_since is None:
+            return False
+        txn.write(runtime_path(rec.uuid), replace(
+            facts, mem_from=mem.current_mb, mem_since=None).to_bytes())
+        return True
+
+    def note_kit_mismatch(self, txn, guest, model: "ModelFacts") -> bool:
+        """At start, a guest kit of another release is logged to the host syslog, as the
+        guide shows (spec 03 §6.10). True when it was."""
+        if not model.kit or kit_matches(model.kit) or guest.dynmem.type == "none" \
+                or model.os != "HPUX":
+            return False
+        import time as _time
+        host = (getattr(self.core.host, "hostname", "") or "host").split(".")[0]
+        t = _time.gmtime(self.core.clock.now())
+        stamp = f"{_time.strftime('%b', t)} {t.tm_mday} {_time.strftime('%H:%M:%S', t)}"
+        txn.append(SYSLOG, f"{stamp} {host} vmunix: (hpvmdvr) Dynamic memory version mismatch "
+                           f"Guest {guest.vm_number}.\nPlease update the guest kit\n")
+        return True
 
     def set_attention(self, txn, guest, attn: bool) -> None:
         facts = self._facts(txn, guest.uuid)

@@ -5,7 +5,7 @@ runs in it, how much memory its work needs, whether it hangs. The `ivm` model ke
 guest; this command sets them, for demonstrations and tests.
 
     hpvmmodel set  {-P vm-name | -p vm-number} [-O os[:version] | -O none] [-K kit | -K none]
-                   [-W workload-size]
+                   [-W workload-size] [-U cpu-percent | -U entitlement]
     hpvmmodel attn {-P vm-name | -p vm-number}        the guest stops answering: On (ATTN!)
     hpvmmodel recover {-P vm-name | -p vm-number}     it answers again
     hpvmmodel show {-P vm-name | -p vm-number}        the model facts and the derived state
@@ -17,6 +17,7 @@ import sys
 
 from agent.cli.common import UsageError, open_agent, parse_options, run, select_guest
 from agent.cli.guestargs import OS_NAMES, _size, check_vm_name
+from agent.errors import AgentError
 from agent.rules import label_problem
 
 PROG = "hpvmmodel"
@@ -46,13 +47,13 @@ def _main(argv: list[str]) -> int:
         for line in out.warnings:
             print(f"{PROG}: {line}", file=sys.stderr)
         return 0
-    spec = "P:p:O:K:W:" if action == "set" else "P:p:"
+    spec = "P:p:O:K:W:U:" if action == "set" else "P:p:"
     opts = parse_options(PROG, rest, spec)
     _select(opts)
-    os_type = version = kit = workload = None
+    os_type = version = kit = workload = cpu_percent = None
     if action == "set":
-        if not any(opts.has(x) for x in "OKW"):
-            raise UsageError("Give at least one of -O, -K or -W")
+        if not any(opts.has(x) for x in "OKWU"):
+            raise UsageError("Give at least one of -O, -K, -W or -U")
         if opts.has("O"):
             kind, _, version = opts.get("O").partition(":")
             if kind.lower() == "none":
@@ -73,6 +74,8 @@ def _main(argv: list[str]) -> int:
                 raise UsageError(f"Invalid guest kit version '{kit}' for option -K")
         if opts.has("W"):
             workload = _size(opts.get("W"), "-W")
+        if opts.has("U"):
+            cpu_percent = _cpu_percent(opts.get("U"))
     agent = open_agent(opts, argv)
     guest = select_guest(agent, opts)
     if action == "show":
@@ -83,11 +86,32 @@ def _main(argv: list[str]) -> int:
         print(f"Installed OS        : {(facts.os + ' ' + facts.os_version).strip() or 'none'}")
         print(f"Guest kit           : {facts.kit or 'none'}")
         print(f"Workload            : {facts.workload_mb} MB")
+        cpu_text = "entitlement" if facts.cpu_percent is None else f"{facts.cpu_percent:g}%"
+        print(f"CPU demand per vCPU : {cpu_text}")
+        try:
+            print(f"Guest credential    : {agent.guest_credential_file(guest)}")
+        except AgentError:
+            print("Guest credential    : none (dynamic_memory_control=0)")
         return 0
     attention = {"attn": True, "recover": False}.get(action)
     agent.set_guest_model(guest, os=os_type, os_version=version, kit=kit,
-                          workload_mb=workload, attention=attention)
+                          workload_mb=workload, attention=attention, cpu_percent=cpu_percent)
     return 0
+
+
+def _cpu_percent(text: str):
+    """-U: percent of one physical CPU each vCPU's work asks (0-100), or `entitlement`."""
+    if text.lower() == "entitlement":
+        return "entitlement"
+    raw = text[:-1] if text.endswith("%") else text
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -2.0
+    if not 0.0 <= value <= 100.0 or raw.strip() != raw or raw.lower() in ("nan", "inf"):
+        raise UsageError(f"Invalid CPU demand '{text}' for option -U: expected a percentage "
+                         "from 0 to 100, or entitlement")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import sys
 from agent.cli.common import (check_force_and_check_only, open_agent, parse_options,
                               print_problems, run, select_guest)
 from agent.cli.guestargs import build_changes, check_vm_name
+from agent.errors import DriverUnavailable
 
 PROG = "hpvmmodify"
 SPEC = "P:p:AFsN:l:B:O:c:e:E:r:R:g:u:a:m:d:i:j:x:"
@@ -31,8 +32,15 @@ def _main(argv: list[str]) -> int:
     changes = build_changes(opts, "modify")
     agent = open_agent(opts, argv)
     guest = select_guest(agent, opts)
-    out = agent.modify_guest(guest, changes, force=opts.has("F"), check_only=opts.has("s"),
-                             active_only=opts.has("A"))
+    try:
+        out = agent.modify_guest(guest, changes, force=opts.has("F"),
+                                 check_only=opts.has("s"), active_only=opts.has("A"))
+    except DriverUnavailable as exc:
+        # the guide's three lines (spec 03 §6.9), ending "Unable to modify the guest."
+        for line in exc.lines:
+            print(f"{PROG}: {line}", file=sys.stderr)
+        print(f"{PROG}: Unable to modify the guest.", file=sys.stderr)
+        return 1
     for line in out.info:
         print(line)
     print_problems(PROG, out.value.name, out.warnings, ending="starting", tail=None)

@@ -7,6 +7,7 @@ from typing import Iterable, Iterator
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
+from provider.operations.classinfo import class_info
 from provider.operations.common import (Shape, get_bool, get_instance_name, get_property_list,
                                         get_str, invalid, shape_instance)
 from provider.operations.params import type_value
@@ -29,8 +30,7 @@ def require_class(d, namespace: str, classname: str | None,
 
 def check_keys(cim_class: pywbem.CIMClass, path: CIMInstanceName) -> None:
     """The path names exactly the class's keys (CIM_ERR_INVALID_PARAMETER otherwise)."""
-    keys = {n.lower() for n, p in cim_class.properties.items()
-            if p.qualifiers.get("Key") is not None and p.qualifiers["Key"].value}
+    keys = class_info(cim_class).keys_lower
     given = {k.lower() for k in path.keybindings}
     if keys and keys != given:
         missing = sorted(keys - given)
@@ -233,9 +233,8 @@ def create_instance(d, req, principal):
     return finish_name(d, path.copy(), ns)
 
 
-def _key_names(cls) -> set[str]:
-    return {n.lower() for n, p in cls.properties.items()
-            if p.qualifiers.get("Key") is not None and p.qualifiers["Key"].value}
+def _key_names(cls) -> frozenset[str]:
+    return class_info(cls).keys_lower
 
 
 def modify_instance(d, req, principal):

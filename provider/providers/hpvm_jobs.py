@@ -106,6 +106,12 @@ class Job:
     error_description: str | None = None
     warnings: list[str] = field(default_factory=list)
     request: str = ""              # "RequestedState=2"
+    # A "task" job (CollectSystemData) is driven by its own worker thread through
+    # start_task/task_progress/finish_task; nothing is read through from the guest.
+    kind: str = "guest"            # guest | task
+    extra: dict = field(default_factory=dict)      # more HPVM_ConcreteJob property values
+    owning: CIMInstanceName | None = None          # the service that started it, if not the guest
+    effect: str = ""               # AffectedJobElement's description (default: the state change)
 
     @property
     def done(self) -> bool:
@@ -182,6 +188,47 @@ class JobManager:
         self.advance(job)
         return job
 
+    # -- task jobs: work running in a worker thread of its own ---------------------------
+
+    def create_task(self, *, method: str, name: str, owner: str, guest_uuid: str,
+                    guest_name: str, action: str, request: str = "",
+                    owning: CIMInstanceName | None = None, effect: str = "") -> Job:
+        """A job whose worker reports its progress (state New until `start_task`)."""
+        now = self.clock.now()
+        with self._lock:
+            self._expire(now)
+            number = next(self._numbers)
+            job = Job(instance_id=f"{JOB_PREFIX}{number}", method=method, name=name,
+                      owner=owner, guest_uuid=guest_uuid, guest_name=guest_name,
+                      action=action, targets=(), submitted=now, expected_seconds=None,
+                      state=NEW, changed=now, request=request, kind="task", owning=owning,
+                      effect=effect)
+            self._jobs[job.instance_id] = job
+        return job
+
+    def start_task(self, job: Job) -> None:
+        with self._lock:
+            if job.state == NEW:
+                job.state = RUNNING
+                job.changed = self.clock.now()
+
+    def task_progress(self, job: Job, percent: int) -> None:
+        """PercentComplete only rises, and reaches 100 only when the job completes."""
+        with self._lock:
+            if not job.done:
+                job.percent = max(job.percent, min(99, int(percent)))
+
+    def finish_task(self, job: Job, *, extra: dict | None = None, code: int | None = None,
+                    description: str | None = None, warnings=()) -> None:
+        """Completed (no `code`) or Exception (`code`, `description`)."""
+        with self._lock:
+            if job.done:
+                return
+            job.extra.update(extra or {})
+            job.warnings.extend(warnings)
+            self._finish(job, COMPLETED if code is None else EXCEPTION, self.clock.now(),
+                         code=code, description=description)
+
     # -- reading through -----------------------------------------------------------------
 
     def _finish(self, job: Job, state: int, when: float, *, code: int | None = None,
@@ -196,7 +243,7 @@ class JobManager:
     def advance(self, job: Job) -> Job:
         """Bring `job` up to date with the guest as the agent shows it now. Locks are taken
         in one order everywhere: the agent's, then the jobs'."""
-        if job.done:
+        if job.done or job.kind == "task":
             return job
         with self._agent_lock:
             now = self.clock.now()
@@ -345,6 +392,7 @@ def job_values(job: Job, now: float) -> dict:
         "ErrorDescription": job.error_description,
         "Warnings": list(job.warnings),
         "LocalOrUtcTime": 2,
+        **job.extra,
     }
 
 
@@ -396,7 +444,8 @@ class _JobLinks(AssociationProvider):
     def references(self, ctx: Context, classname: str, source: CIMInstanceName,
                    role: str | None) -> Iterable:
         for job in job_manager(self.env).jobs(ctx.principal):
-            if same_path(source, job.path, NS) or same_path(source, job.affected, NS):
+            if same_path(source, job.path, NS) or same_path(source, job.affected, NS) or \
+                    (job.owning is not None and same_path(source, job.owning, NS)):
                 yield self.factory.make(self.values(job), ctx)
 
 
@@ -408,7 +457,7 @@ class AffectedJobElementProvider(_JobLinks):
     def values(self, job: Job) -> dict:
         return {"AffectedElement": job.affected, "AffectingElement": job.path,
                 "ElementEffects": [1],
-                "OtherElementEffectsDescriptions": [f"state change: {job.action}"]}
+                "OtherElementEffectsDescriptions": [job.effect or f"state change: {job.action}"]}
 
 
 class OwningJobElementProvider(_JobLinks):
@@ -418,7 +467,7 @@ class OwningJobElementProvider(_JobLinks):
     classnames = (OWNING_CLASS,)
 
     def values(self, job: Job) -> dict:
-        return {"OwningElement": job.affected, "OwnedElement": job.path}
+        return {"OwningElement": job.owning or job.affected, "OwnedElement": job.path}
 
 
 def install(registry, env) -> None:

@@ -358,9 +358,9 @@ class ManagementServiceMethods:
 
     @cim_method("CollectSystemData", roles=ADMIN)
     def _collect_system_data(self, ctx, target, params):
-        raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
-                       "Collecting guest and host data (hpvmcollect) through CIM is not "
-                       "available in this release; run hpvmcollect on the VM Host.")
+        # hpvmcollect as a job; see provider/providers/hpvm_collect.py
+        from provider.providers.hpvm_collect import collect_system_data
+        return collect_system_data(self.env, ctx, target, params)
 
     # -- vswitches (hpvmnet) --------------------------------------------------------------
 
