@@ -449,9 +449,10 @@ def test_define_system_with_reference_configuration_is_a_clone(world):
     assert world.agent.find_guest(name="copy").memory_mb == g.memory_mb
 
 
-def test_collect_is_not_supported_yet(world):
-    expect_error(pywbem.CIM_ERR_NOT_SUPPORTED, world.call, "CollectSystemData",
-                 match="hpvmcollect")
+def test_collect_without_a_guest_is_refused(world):
+    # CollectSystemData itself is tested end to end in tests/test_cim_collect.py
+    expect_error(pywbem.CIM_ERR_INVALID_PARAMETER, world.call, "CollectSystemData",
+                 match="-P vm-name")
 
 
 # -- DestroySystem -------------------------------------------------------------------------

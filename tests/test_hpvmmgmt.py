@@ -60,6 +60,25 @@ def test_the_host_makes_a_0600_credential_only_with_guest_control(env):
         a.guest_credential_file(a.find_guest("guest1"))
 
 
+def test_a_clone_gets_its_own_credential_and_control_ends_with_an_active_only_change(env):
+    a, clock, state = env
+    g = running(a, clock, "guest1", memory_mb=2048)
+    a.clone_guest(g, "guest2")
+    two = a.find_guest("guest2")
+    one_cred, two_cred = (open(a.guest_credential_file(x), "rb").read() for x in (g, two))
+    assert one_cred != two_cred and two.uuid.encode() in two_cred
+    a.create_guest("guest3", GuestChanges(dynmem=dict(DM, ram_dyn_max=2048)))
+    three = a.find_guest("guest3")
+    a.start_guest(three)
+    clock.advance(40)
+    # -A: guest control for this boot only
+    a.modify_guest(three, GuestChanges(dynmem={"dynamic_memory_control": True}),
+                   active_only=True)
+    path = a.guest_credential_file(three)
+    a.reboot_guest(a.find_guest("guest3"))
+    assert not os.path.exists(path)
+
+
 def test_listing_in_the_guides_layouts(env):
     a, clock, state = env
     g = running(a, clock, "guest1")

@@ -109,10 +109,7 @@ class GuestOps:
     def _settle(self, txn, touched: set) -> None:
         """Persist the clock's verdicts: a finished graceful stop becomes Off; an OS the guest
         booted into is written to its configuration (spec 01 §12)."""
-        settle_memory = getattr(self.driver, "settle_memory", None)
         for rec in list(self._cache.index()["started"]):
-            if settle_memory is not None and settle_memory(txn, rec):
-                touched.add(rec.uuid)     # a finished memory move: its facts now say where
             if self.driver.settle(txn, rec):
                 touched.add(rec.uuid)
                 self._log(txn, rec.current, "Guest stopped.")
@@ -723,6 +720,7 @@ class GuestOps:
                 self._write_config(txn, rec.uuid, "current", config)
                 txn.delete(f"{guest_dir(rec.uuid)}/vmm_config.next")
             rt = self.driver.start(txn, config, next_promoted=promoted)
+            self._sync_credential(txn, rec.uuid, config)   # -A control ends at the boot
             note = getattr(self.driver, "note_kit_mismatch", None)
             if note is not None:
                 note(txn, config, self.model_facts(config))
@@ -778,6 +776,7 @@ class GuestOps:
                 self._write_config(txn, rec.uuid, "current", config)
                 txn.delete(f"{guest_dir(rec.uuid)}/vmm_config.next")
             self.driver.reboot(txn, config, next_promoted=promoted)
+            self._sync_credential(txn, rec.uuid, config)
             self._log(txn, config, "Guest rebooted.")
             self._command_log(txn, config)
             txn.event("guest.reboot", rec.uuid, name=config.name, promoted_next=promoted)

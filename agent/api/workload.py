@@ -11,8 +11,9 @@
   names it and carries a random token (`uuids/<uuid>/guestctl/credential`, mode 0600, made
   and removed by the host side as the keyword changes). `guest_session` checks a presented
   credential against that guest's own; everything hpvmmgmt does goes through the session.
-* **The periodic tick** `settle()`: persists what the clock decided (finished stops, finished
-  memory moves, DM drivers that loaded). Reads never need it; it keeps the facts short.
+* **The periodic tick** `settle()`: persists what the clock decided (finished graceful stops,
+  DM drivers that loaded, OS types detected). Memory moves need no tick: where memory is
+  follows from the move's stored start, target and time, whoever reads it.
 
 Both the hpvm* commands and the CIM providers call these; refusals raise AgentError and
 change nothing.
@@ -77,6 +78,7 @@ class WorkloadOps:
         target lies outside [ram_dyn_min, ram_dyn_max]); `value` the effective target MB."""
         from agent.api.guests import GuestChanges
         target = _ram_target_value(target)
+        self._op_local().last_ram_target = None
         with self.acting_as(actor):
             out = self.modify_guest(guest, GuestChanges(ram_target=target))
         effective = getattr(self._op_local(), "last_ram_target", None)

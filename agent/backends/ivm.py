@@ -338,22 +338,6 @@ class IvmDriver(Driver):
             mem_since=self.core.clock.now(), mem_cap=cap).to_bytes())
         return effective
 
-    def settle_memory(self, txn, rec) -> bool:
-        """Persist a finished memory move: the facts then say where memory is, so reading
-        the guest no longer depends on how long ago the move began. True: it wrote."""
-        if rec.runtime_text is None or rec.current is None:
-            return False
-        rt = self.runtime_of(rec)
-        mem = rt.memory
-        if mem is None or not mem.driver or mem.moving:
-            return False
-        facts = RuntimeFacts.parse(rec.runtime_text)
-        if facts.mem_target is None or facts.mem_since is None:
-            return False
-        txn.write(runtime_path(rec.uuid), replace(
-            facts, mem_from=mem.current_mb, mem_since=None).to_bytes())
-        return True
-
     def note_kit_mismatch(self, txn, guest, model: "ModelFacts") -> bool:
         """At start, a guest kit of another release is logged to the host syslog, as the
         guide shows (spec 03 §6.10). True when it was."""

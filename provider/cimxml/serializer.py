@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 from functools import lru_cache
 
 from lxml import etree
@@ -94,6 +95,15 @@ def _add_namespacepath(parent, host, namespace):
 
 
 def _add_instancename(parent, path):
+    if _TEMPLATES_OK:
+        el = _instancename_from_template(path)
+        if el is not None:
+            parent.append(el)
+            return el
+    return _build_instancename(parent, path)
+
+
+def _build_instancename(parent, path):
     el = _SubElement(parent, "INSTANCENAME", CLASSNAME=path.classname)
     kbs = path.keybindings
     if not kbs:
@@ -236,6 +246,15 @@ def _add_property(parent, p):
 
 
 def _add_instance(parent, inst):
+    if _TEMPLATES_OK:
+        el = _instance_from_template(inst)
+        if el is not None:
+            parent.append(el)
+            return el
+    return _build_instance(parent, inst)
+
+
+def _build_instance(parent, inst):
     el = _SubElement(parent, "INSTANCE", CLASSNAME=inst.classname)
     quals = _items(inst.qualifiers)
     for q in quals:
@@ -369,6 +388,115 @@ def _add_paramvalue(parent, name, cim_type, value, embedded=None, is_array=None)
     else:
         _add_value(el, value, embedded)
     return el
+
+
+# ---------------------------------------------------------------------------- templates
+# An INSTANCE (or INSTANCENAME) is a fixed element structure around variable texts: once the
+# structure is known -- class, property names, types, which values are NULL, array lengths --
+# the elements of every further instance of that shape are one C-level copy of a template
+# built by the element builders above, with the VALUE (KEYVALUE) texts then replaced in
+# document order. Copying costs a fraction of creating the elements one by one. Properties
+# the templates do not describe (references, embedded objects, qualifiers, class origin,
+# propagated, fixed array sizes, NULL array entries) send the instance down the builders.
+# Templates live per thread: lxml trees are not shared between the worker threads.
+
+_MAX_TEMPLATES = 512
+_templates = threading.local()
+_copy_tree = etree._Element.__copy__      # lxml copies the whole subtree
+# pywbem is pinned to 1.9.x; should a release rename these, the builders are used throughout.
+_TEMPLATES_OK = (
+    {"_name", "_value", "_type", "_class_origin", "_array_size", "_propagated", "_is_array",
+     "_qualifiers", "_embedded_object"} <= set(getattr(CIMProperty, "__slots__", ()))
+    and {"_classname", "_properties", "_qualifiers"} <= set(
+        getattr(CIMInstance, "__slots__", ()))
+    and {"_classname", "_keybindings"} <= set(getattr(CIMInstanceName, "__slots__", ())))
+
+
+def _template_cache() -> dict:
+    cache = getattr(_templates, "cache", None)
+    if cache is None:
+        cache = _templates.cache = {}
+    return cache
+
+
+def _from_template(key, texts, build, obj, tags):
+    cache = _template_cache()
+    template = cache.get(key)
+    if template is None:
+        if len(cache) >= _MAX_TEMPLATES:
+            cache.clear()
+        holder = _Element("X")
+        template = build(holder, obj)
+        holder.remove(template)
+        cache[key] = template
+    el = _copy_tree(template)
+    for slot, text in zip(el.iter(*tags), texts):
+        slot.text = text
+    return el
+
+
+def _instance_from_template(inst):
+    """A copy of the template of `inst`'s shape with its value texts, or None when a
+    property is of a kind the templates do not describe."""
+    quals = inst._qualifiers
+    if quals is not None and getattr(quals, "_data", quals):
+        return None
+    data = getattr(inst._properties, "_data", None)
+    if data is None:
+        return None
+    key = [inst._classname]
+    texts = []
+    add_key, add_text = key.append, texts.append
+    formatters = _FORMATTERS
+    for _folded, (_name, p) in data.items():
+        cim_type = p._type
+        if cim_type == "reference" or p._embedded_object is not None \
+                or p._class_origin is not None or p._propagated is not None:
+            return None
+        pq = p._qualifiers
+        if pq is not None and getattr(pq, "_data", pq):
+            return None
+        value = p._value
+        add_key(p._name)
+        add_key(cim_type)
+        if p._is_array:
+            if p._array_size is not None:
+                return None
+            if value is None:
+                add_key(-1)
+                continue
+            add_key(len(value))
+            for v in value:
+                if v is None:
+                    return None
+                fmt = formatters.get(type(v), _format_value)
+                add_text(v if fmt is None else fmt(v))
+        elif value is None:
+            add_key(None)
+        else:
+            add_key(0)
+            fmt = formatters.get(type(value), _format_value)
+            add_text(value if fmt is None else fmt(value))
+    if not texts and not data:
+        return None           # an empty INSTANCE: nothing to gain
+    return _from_template(tuple(key), texts, _build_instance, inst, ("VALUE",))
+
+
+def _instancename_from_template(path):
+    data = getattr(path._keybindings, "_data", None)
+    if not data:
+        return None
+    key = [path._classname]
+    texts = []
+    for _folded, (name, value) in data.items():
+        if isinstance(value, (CIMInstanceName, CIMClassName)):
+            return None
+        valuetype, cim_type, text = keyvalue_types(value)
+        key.append(name)
+        key.append(valuetype)
+        key.append(cim_type)
+        texts.append(text)
+    return _from_template(tuple(key), texts, _build_instancename, path, ("KEYVALUE",))
 
 
 # ---------------------------------------------------------------------------- responses

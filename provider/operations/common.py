@@ -66,8 +66,11 @@ def invalid(message: str) -> CIMError:
     return CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, message)
 
 
+_ALLOWED = {op: frozenset(p.lower() for p in names) for op, names in PARAMETERS.items()}
+
+
 def check_parameters(operation: str, params) -> None:
-    allowed = {p.lower() for p in PARAMETERS[operation]}
+    allowed = _ALLOWED[operation]
     for name in params:
         if name.lower() not in allowed:
             raise invalid(f"{operation} has no parameter {name}")

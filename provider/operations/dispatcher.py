@@ -90,7 +90,9 @@ class Dispatcher:
             if not request.namespace or not self.schema.has_namespace(request.namespace):
                 raise CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
                                f"namespace {request.namespace!r} does not exist")
-            request = replace(request, namespace=request.namespace.strip("/"))
+            namespace = request.namespace.strip("/")
+            if namespace != request.namespace:
+                request = replace(request, namespace=namespace)
             if request.kind == "method":
                 return methods.invoke_method(self, request, principal)
             if request.kind != "imethod":

@@ -139,7 +139,9 @@ def fetch(d, ctx: Context, path: CIMInstanceName) -> CIMInstance | None:
     provider = d.registry.provider_for(path.namespace, path.classname)
     if provider is None:
         return None
-    inst = provider.get(ctx.with_namespace(path.namespace), path)
+    if ctx.namespace != path.namespace:
+        ctx = ctx.with_namespace(path.namespace)
+    inst = provider.get(ctx, path)
     if inst is None:
         return None
     return checked(inst, path.classname, provider)

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
+from pywbem._nocasedict import NocaseDict
 
 from agent.clock import Clock
 from provider.messages import MethodResult, Principal
@@ -271,9 +272,117 @@ def same_path(a: CIMInstanceName, b: CIMInstanceName, default_namespace: str) ->
 
 # -- building instances typed from the class ---------------------------------------------------
 
+# The fast path of InstanceFactory.make fills pywbem's slots directly, exactly as pywbem's own
+# constructors would for the values it accepts (tests/test_instance_factory.py holds the two
+# equal for every CIM type). pywbem is pinned to 1.9.x; should a release rename a slot, make
+# takes the plain path throughout.
+_FAST_MAKE = (
+    {"_name", "_value", "_type", "_class_origin", "_array_size", "_propagated", "_is_array",
+     "_reference_class", "_qualifiers", "_embedded_object"}
+    <= set(getattr(pywbem.CIMProperty, "__slots__", ()))
+    and {"_classname", "_properties", "_qualifiers", "_path"}
+    <= set(getattr(CIMInstance, "__slots__", ()))
+    and isinstance(getattr(NocaseDict(), "_data", None), dict))
+_SLOW = object()      # "this value needs pywbem's conversion"
+_new_property = pywbem.CIMProperty.__new__
+_new_instance = CIMInstance.__new__
+
+
+def _exact(cim_type: str):
+    """The value a property of `cim_type` holds for `value`, when pywbem would keep or
+    convert it without question (the value's Python type is the one pywbem produces, or the
+    one it converts from with the type's constructor), else _SLOW."""
+    if cim_type in ("string", "char16"):
+        def conv(value):
+            return value if isinstance(value, str) else _SLOW
+        return conv
+    if cim_type == "boolean":
+        def conv(value):
+            return value if value is True or value is False else _SLOW
+        return conv
+    if cim_type == "datetime":
+        def conv(value, _t=pywbem.CIMDateTime):
+            kind = type(value)
+            if kind is _t:
+                return value
+            if kind is str:
+                return _t(value)
+            return _SLOW
+        return conv
+    py_type = pywbem.type_from_name(cim_type)    # Uint8 ... Real64
+    source = int if issubclass(py_type, int) else float
+
+    def conv(value, _t=py_type, _source=source):
+        kind = type(value)
+        if kind is _t:
+            return value
+        if kind is _source:
+            return _t(value)         # range-checked by pywbem's type, as cimvalue does
+        return _SLOW
+    return conv
+
+
+class _Slot:
+    """One declared property, ready for the fast path."""
+
+    __slots__ = ("name", "folded", "type", "is_array", "conv", "fast")
+
+    def __init__(self, decl: pywbem.CIMProperty):
+        self.name = decl.name
+        self.folded = decl.name.casefold()      # the key NocaseDict files it under
+        self.type = decl.type
+        self.is_array = bool(decl.is_array)
+        self.fast = (decl.type != "reference" and not decl.embedded_object
+                     and decl.reference_class is None)
+        self.conv = _exact(decl.type) if self.fast else None
+
+    def typed(self, value):
+        """The property value, or _SLOW."""
+        if value is None:
+            return None
+        conv = self.conv
+        if self.is_array:
+            if type(value) is not list and type(value) is not tuple:
+                return _SLOW
+            out = []
+            for v in value:
+                if v is None:
+                    out.append(None)
+                    continue
+                v = conv(v)
+                if v is _SLOW:
+                    return _SLOW
+                out.append(v)
+            return out
+        if type(value) is list or type(value) is tuple:
+            return _SLOW         # pywbem refuses an array for a scalar: let it say so
+        return conv(value)
+
+    def property(self, value) -> pywbem.CIMProperty:
+        p = _new_property(pywbem.CIMProperty)
+        p._name = self.name
+        p._value = value
+        p._type = self.type
+        p._class_origin = None
+        p._array_size = None
+        p._propagated = None
+        p._is_array = self.is_array
+        p._reference_class = None
+        p._qualifiers = None       # pywbem creates an empty qualifier dict on first use
+        p._embedded_object = None
+        return p
+
+
 class InstanceFactory:
     """Builds instances of one class from plain Python values, typed from the class
-    declaration, so providers never guess CIM types. Build one per class and reuse it."""
+    declaration, so providers never guess CIM types. Build one per class and reuse it.
+
+    `make` is on the path of every instance every provider returns. Values whose Python
+    type is already what pywbem would store (str for strings, bool, the pywbem integer and
+    real types or plain int/float for them, CIMDateTime or its string form, lists of these)
+    are filled into the pywbem objects directly, skipping pywbem's per-value inference and
+    validation; anything else (references, embedded objects, other types) goes through
+    pywbem's constructors. Both give equal objects (tests/test_instance_factory.py)."""
 
     def __init__(self, cim_class: pywbem.CIMClass, namespace: str):
         self.classname = cim_class.classname
@@ -284,6 +393,9 @@ class InstanceFactory:
             prop.name for prop in cim_class.properties.values()
             if prop.qualifiers.get("Key") is not None and prop.qualifiers["Key"].value)
         self._key_lower = frozenset(k.lower() for k in self.key_names)
+        self._slots: dict[str, _Slot] = {
+            name.lower(): _Slot(prop) for name, prop in cim_class.properties.items()}
+        self.fast = _FAST_MAKE
 
     @classmethod
     def for_class(cls, schema, namespace: str, classname: str) -> "InstanceFactory":
@@ -325,6 +437,43 @@ class InstanceFactory:
         With `ctx`, non-key properties the client did not ask for are left out.
         Unknown property names raise ValueError (a provider bug, never client input) unless
         `skip_absent` (for values a MOF variant may lack)."""
+        if not self.fast:
+            return self.make_reference(values, ctx, skip_absent=skip_absent)
+        wanted = None if ctx is None else ctx.property_list
+        key_lower = self._key_lower
+        slots = self._slots
+        table = {}
+        for name, value in values.items():
+            low = name.lower()
+            slot = slots.get(low)
+            if slot is None:
+                if skip_absent:
+                    continue
+                raise ValueError(f"{self.classname} has no property {name}")
+            if wanted is not None and low not in wanted and low not in key_lower:
+                continue
+            typed = slot.typed(value) if slot.fast else _SLOW
+            if typed is _SLOW:
+                decl = self._decls[low]
+                prop = pywbem.CIMProperty(
+                    decl.name, self._typed(decl, value), type=decl.type,
+                    is_array=decl.is_array, reference_class=decl.reference_class,
+                    embedded_object=decl.embedded_object)
+            else:
+                prop = slot.property(typed)
+            table[slot.folded] = (slot.name, prop)
+        inst = _new_instance(CIMInstance)
+        inst._classname = self.classname
+        props = NocaseDict()
+        props._data.update(table)
+        inst._properties = props if table else None
+        inst._qualifiers = None
+        inst._path = self.path(values)
+        return inst
+
+    def make_reference(self, values: Mapping[str, Any], ctx: Context | None = None,
+                       *, skip_absent: bool = False) -> CIMInstance:
+        """`make` through pywbem's constructors only (the definition the fast path keeps)."""
         inst = CIMInstance(self.classname)
         props = inst.properties
         key_lower = self._key_lower

@@ -16,6 +16,7 @@ lines verbatim) and leaves no file. Archives are kept in the state folder
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -35,6 +36,7 @@ log = logging.getLogger("vmprovider.collect")
 METHOD = "HPVM_VirtualSystemManagementService.CollectSystemData"
 JOB_STARTED = 4096
 FAILED = 2                      # the job's ErrorCode: the method table's "Failed"
+CRASH_DIR_ENV = "VMPROVIDER_CRASH_DIR"      # as hpvmcollect (agent/cli/hpvmcollect.py)
 _ENV_KEY = "hpvm.collections"
 _ENV_GUARD = threading.Lock()
 
@@ -60,7 +62,9 @@ class CollectionService:
         self.env = env
         self.store = ArchiveStore(env.state_dir, env.clock, policy)
         self.open_file = None        # agent.collect's writer (tests inject a failing one)
-        self.crash_dir = None        # where crash dumps are (default: the agent's)
+        # where crash dumps are: as hpvmcollect, $VMPROVIDER_CRASH_DIR (of the server) or
+        # /var/adm/crash, /var/crash
+        self.crash_dir = os.environ.get(CRASH_DIR_ENV) or None
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(max_workers=1,
                                           thread_name_prefix="vmprovider-collect")
@@ -83,6 +87,8 @@ class CollectionService:
             self.store.prune()
         except OSError as exc:
             log.error("cannot prune the collections in %s: %s", self.store.root, exc)
+        except Exception:
+            log.exception("pruning the collections in %s failed", self.store.root)
 
     # -- a collection -------------------------------------------------------------------------
 
@@ -114,18 +120,27 @@ class CollectionService:
         return agent
 
     def _run(self, job, request: CollectRequest) -> None:
+        """Collect, record, prune, then finish the job: a client that sees it Completed
+        sees the archive folder as the retention rule leaves it."""
         jobs = job_manager(self.env)
         jobs.start_task(job)
+        outcome = {}
         try:
-            self._collect(jobs, job, request)
+            outcome = self._collect(jobs, job, request)
         finally:
             self._prune()
+            if "extra" in outcome:
+                jobs.finish_task(job, extra=outcome["extra"])
+            else:
+                jobs.finish_task(job, code=FAILED, description=outcome.get(
+                    "error", "The collection failed unexpectedly (see the server log); no "
+                             "archive was left behind."))
 
-    def _collect(self, jobs, job, request: CollectRequest) -> None:
+    def _collect(self, jobs, job, request: CollectRequest) -> dict:
+        """{"extra": job values} for a recorded archive, or {"error": text}."""
         if self._stopping.is_set():
-            jobs.finish_task(job, code=FAILED, description="The CIM server stopped before "
-                             "the collection ran; no archive was made.")
-            return
+            return {"error": "The CIM server stopped before the collection ran; no archive "
+                             "was made."}
         try:
             self.store.ensure()
             agent = self._agent(job.owner, job.guest_name)
@@ -136,17 +151,13 @@ class CollectionService:
         except AgentError as exc:
             if isinstance(exc, DiskFullError):
                 log.error("collection %s: %s is full", job.instance_id, exc.where)
-            jobs.finish_task(job, code=FAILED, description="\n".join(exc.lines))
-            return
+            return {"error": "\n".join(exc.lines)}
         except OSError as exc:
-            jobs.finish_task(job, code=FAILED, description=f"Cannot prepare the collection "
-                             f"folder {self.store.root}: {exc.strerror or exc}.")
-            return
+            return {"error": f"Cannot prepare the collection folder {self.store.root}: "
+                             f"{exc.strerror or exc}."}
         except Exception:
             log.exception("collection %s failed unexpectedly", job.instance_id)
-            jobs.finish_task(job, code=FAILED, description="The collection failed "
-                             "unexpectedly (see the server log); no archive was left behind.")
-            return
+            return {}
         try:
             item = self.store.add(result.path, kind=result.kind, size=result.size,
                                   sha256=result.sha256, owner=job.owner,
@@ -154,19 +165,16 @@ class CollectionService:
         except (OSError, ValueError) as exc:
             _unlink(result.path)
             log.error("collection %s: cannot record the archive: %s", job.instance_id, exc)
-            jobs.finish_task(job, code=FAILED, description="Cannot record the archive "
-                             f"{result.path.name}: {getattr(exc, 'strerror', None) or exc}; "
-                             "no archive was left behind.")
-            return
+            return {"error": f"Cannot record the archive {result.path.name}: "
+                             f"{getattr(exc, 'strerror', None) or exc}; no archive was left "
+                             "behind."}
         items = [f"{dotted(s.label)} {s.status}" for s in result.steps + result.trailer]
-        jobs.finish_task(job, extra={
-            "ArchiveID": item.id, "ArchiveURL": item.url, "ArchiveName": item.name,
-            "ArchiveSize": item.size, "ArchiveSHA256": item.sha256,
-            "CollectedItems": items})
+        return {"extra": {"ArchiveID": item.id, "ArchiveURL": item.url,
+                          "ArchiveName": item.name, "ArchiveSize": item.size,
+                          "ArchiveSHA256": item.sha256, "CollectedItems": items}}
 
 
 def _unlink(path) -> None:
-    import os
     try:
         os.unlink(path)
     except OSError:

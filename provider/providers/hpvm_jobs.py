@@ -224,8 +224,8 @@ class JobManager:
         with self._lock:
             if job.done:
                 return
-            job.extra.update(extra or {})
-            job.warnings.extend(warnings)
+            job.extra = {**job.extra, **(extra or {})}   # a new dict: readers hold no lock
+            job.warnings = job.warnings + list(warnings)
             self._finish(job, COMPLETED if code is None else EXCEPTION, self.clock.now(),
                          code=code, description=description)
 
@@ -457,7 +457,8 @@ class AffectedJobElementProvider(_JobLinks):
     def values(self, job: Job) -> dict:
         return {"AffectedElement": job.affected, "AffectingElement": job.path,
                 "ElementEffects": [1],
-                "OtherElementEffectsDescriptions": [job.effect or f"state change: {job.action}"]}
+                "OtherElementEffectsDescriptions": [job.effect or
+                                                    f"state change: {job.action}"]}
 
 
 class OwningJobElementProvider(_JobLinks):
