@@ -222,7 +222,7 @@ def test_collect_job_to_download_round_trip(make_host):
         (guest_dir / "vmm_config.current").read_bytes()
     assert members[f"{top}/guest/log"] == (guest_dir / "log").read_bytes()
     assert f"{top}/hpvmcollect.steps" in members
-    assert not any(n.endswith(("users.json", "admin-password", "server.key"))
+    assert not any(n.endswith(("users.json", "admin-password", "server.key", "audit.log"))
                    for n in members)
 
     # HEAD: the same headers, no body

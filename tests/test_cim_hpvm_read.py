@@ -313,7 +313,7 @@ def test_host_pool_capabilities_templates_traversal(host):
         name = ["CloneSystem", "CollectSystemData", "CreateVirtualSwitch",
                 "ChangeVirtualSwitch", "DeleteVirtualSwitch", "StartVirtualSwitch",
                 "HaltVirtualSwitch", "RebootVirtualSwitch",
-                "SetVirtualSwitchPortVLAN"][number - 2]
+                "SetVirtualSwitchPortVLAN", "SetMemoryTarget", "SetEntitlement"][number - 2]
         provider = host.registry.provider_for(NS, "HPVM_VirtualSystemManagementService")
         assert provider.method_handler(name) is not None, name
     host_caps = sorted(c["InstanceID"] for c in host.assoc(hp, "HPVM_ElementCapabilities"))

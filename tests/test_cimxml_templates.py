@@ -137,7 +137,8 @@ def test_every_instance_gets_its_own_values():
 
 def test_a_change_of_shape_gets_its_own_template():
     insts = [_guest(0), _guest(1, Tags=["a", "b", "c"]), _guest(2, Nothing="now set"),
-             _guest(3, Tags=None), _guest(4, Tags=[]), _guest(5, Tags=["x", None])]
+             _guest(3, Tags=None), _guest(4, Tags=[]), _guest(5, Tags=["x", None]),
+             _guest(6, Tags="a scalar now"), _guest(7, Nothing=[]), _guest(8, Nothing=["1"])]
     fast, plain = both("EnumerateInstances", insts)
     assert fast == plain
     assert b"/>" not in fast

@@ -486,7 +486,9 @@ def test_secrets_are_never_collected(host):
     agent, _clock, state, out = host
     from provider.auth.users import ADMIN_PASSWORD_FILE, USERS_FILE
     from provider.tls import KEY_NAME
-    assert {USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME} <= collect.SECRET_NAMES
+    from provider.audit import AUDIT_FILE
+    assert {USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, AUDIT_FILE} <= collect.SECRET_NAMES
+    (state / AUDIT_FILE).write_text('{"user": "admin", "source": "10.0.0.9"}\n')
     key = b"-----BEGIN EC PRIVATE KEY-----\nTOPSECRETKEY\n-----END EC PRIVATE KEY-----\n"
     (state / USERS_FILE).write_text('{"users": {"admin": {"scrypt": "TOPSECRETHASH"}}}')
     (state / ADMIN_PASSWORD_FILE).write_text("TOPSECRETPASSWORD\n")
@@ -500,7 +502,8 @@ def test_secrets_are_never_collected(host):
     assert "config/settings.toml" in files
     for rel, data in files.items():
         assert b"TOPSECRET" not in data, rel
-        assert not rel.endswith((USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, ".pem", ".key"))
+        assert not rel.endswith((USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, AUDIT_FILE, ".pem",
+                                 ".key"))
 
 
 # --- crash dumps, -g, -s ----------------------------------------------------------------------------

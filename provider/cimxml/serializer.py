@@ -474,7 +474,7 @@ def _instance_from_template(inst):
         elif value is None:
             add_key(None)
         else:
-            add_key(0)
+            add_key("v")      # a scalar value (arrays record their length, or -1)
             fmt = formatters.get(type(value), _format_value)
             add_text(value if fmt is None else fmt(value))
     if not texts and not data:

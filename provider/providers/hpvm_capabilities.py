@@ -28,7 +28,7 @@ VSMS_METHODS = {"definesystem": 2, "destroysystem": 3, "modifyresourcesettings":
 VENDOR_METHODS = {"clonesystem": 2, "collectsystemdata": 3, "createvirtualswitch": 4,
                   "changevirtualswitch": 5, "deletevirtualswitch": 6, "startvirtualswitch": 7,
                   "haltvirtualswitch": 8, "rebootvirtualswitch": 9,
-                  "setvirtualswitchportvlan": 10}
+                  "setvirtualswitchportvlan": 10, "setmemorytarget": 11, "setentitlement": 12}
 # HPVM_VirtualSystemMigrationCapabilities: the moves run as jobs, the checks answer at once
 MIGRATION_ASYNC = {"migratevirtualsystemtohost": 2, "migratevirtualsystemtosystem": 3}
 MIGRATION_SYNC = {"checkvirtualsystemismigratabletohost": 4,
