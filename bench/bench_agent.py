@@ -14,30 +14,16 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 from agent.api import Agent
 from agent.api.guests import GuestChanges
-from agent.hostfacts import HostFacts, Timings, default_storage, write_host
-
-
-def bench_host() -> HostFacts:
-    disks, lvs, fss = default_storage()
-    return HostFacts(cpus=64, cpu_mhz=2000, memory_mb=4 * 1024 * 1024, swap_mb=8 * 1024 * 1024,
-                     host_uuid="99999999-2222-3333-4444-555555555555", hostname="benchhost",
-                     disks=disks, logical_volumes=lvs, filesystems=fss,
-                     timings=Timings(efi_seconds=0.0, os_boot_seconds=0.0, stop_seconds=0.0))
+from bench._common import bench_host, command_median, host_state, within
 
 
 def populated(n: int) -> tuple[str, Agent]:
-    root = tempfile.mkdtemp(prefix=f"vmp-bench-{n}-")
-    state = os.path.join(root, "state")
-    host = bench_host()
-    write_host(state, host)
-    agent = Agent(state, host=host)
+    root, agent = host_state(f"vmp-bench-{n}-", bench_host())
     for i in range(n):
         agent.create_guest(f"base{i:05d}", GuestChanges(memory_mb=64))
     return root, agent
@@ -64,20 +50,6 @@ def per_op(agent: Agent, ops: int, tag: str) -> dict[str, float]:
         times["start"].append(t4 - t3)
         times["stop"].append(t5 - t4)
     return {k: statistics.median(v) for k, v in times.items()}
-
-
-def status_process(state_dir: str, runs: int) -> float | None:
-    """Median wall time of `hpvmstatus` as a whole process, or None if it is not installed."""
-    exe = os.path.join(os.path.dirname(sys.executable), "hpvmstatus")
-    if not os.path.exists(exe):
-        return None
-    env = dict(os.environ, VMPROVIDER_STATE_DIR=state_dir)
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([exe], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def main(argv=None) -> int:
@@ -108,15 +80,15 @@ def main(argv=None) -> int:
             ratio = b / s
             worst = max(worst, ratio)
             print(f"  {op:7s} {s * 1000:8.2f} ms  {b * 1000:8.2f} ms  ratio {ratio:5.2f}"
-                  f"  {'ok' if ratio <= 2 else 'OVER 2x'}")
-        st1 = status_process(os.path.join(one_root, "state"), args.status_runs)
-        stb = status_process(os.path.join(big_root, "state"), args.status_runs)
+                  f"  {within(ratio, 2)}")
+        st1 = command_median("hpvmstatus", [], os.path.join(one_root, "state"), args.status_runs)
+        stb = command_median("hpvmstatus", [], os.path.join(big_root, "state"), args.status_runs)
         if st1 is None:
             print("hpvmstatus: not installed; process ratio not measured")
         else:
             r = stb / st1
             print(f"hpvmstatus process: 1 guest {st1 * 1000:.0f} ms, {args.big} guests "
-                  f"{stb * 1000:.0f} ms, ratio {r:.2f}  {'ok' if r <= 3 else 'OVER 3x'}")
+                  f"{stb * 1000:.0f} ms, ratio {r:.2f}  {within(r, 3)}")
         print(f"worst agent-operation ratio: {worst:.2f}")
     finally:
         for r in roots:

@@ -17,34 +17,22 @@ Printed, measured side by side in one run (never a timed assertion):
 """
 from __future__ import annotations
 
+import sys
 import argparse
-import os
 import shutil
-import tempfile
 import time
 
 from agent.api import Agent
 from agent.api.guests import GuestChanges
 from agent.clock import ManualClock
-from agent.hostfacts import HostFacts, Timings, default_storage, write_host
-
-
-def bench_host() -> HostFacts:
-    disks, lvs, fss = default_storage()
-    return HostFacts(cpus=64, cpu_mhz=2000, memory_mb=4 * 1024 * 1024, swap_mb=8 * 1024 * 1024,
-                     host_uuid="99999999-2222-3333-4444-555555555556", hostname="benchhost",
-                     disks=disks, logical_volumes=lvs, filesystems=fss,
-                     timings=Timings(efi_seconds=0.0, os_boot_seconds=0.0, stop_seconds=0.0,
-                                     memory_mb_per_second=256.0))
+from bench._common import bench_host, host_state
 
 
 def running_host(n: int) -> tuple[str, Agent, ManualClock]:
-    root = tempfile.mkdtemp(prefix=f"vmp-bench-dm-{n}-")
-    state = os.path.join(root, "state")
-    host = bench_host()
-    write_host(state, host)
     clock = ManualClock()
-    agent = Agent(state, host=host, clock=clock)
+    host = bench_host(host_uuid="99999999-2222-3333-4444-555555555556",
+                      memory_mb_per_second=256.0)
+    root, agent = host_state(f"vmp-bench-dm-{n}-", host, clock=clock)
     for i in range(n):
         name = f"g{i:04d}"
         agent.create_guest(name, GuestChanges(memory_mb=6144, dynmem={
@@ -91,7 +79,7 @@ def main(argv=None) -> None:
     ap.add_argument("--guests", type=int, default=256)
     ap.add_argument("--step", type=float, default=1.0, help="model step, seconds")
     ap.add_argument("--steps", type=int, default=20, help="idle baseline steps")
-    args = ap.parse_args(argv)
+    args = ap.parse_args([] if argv is None else argv)
     root, agent, clock = running_host(args.guests)
     try:
         guests = agent.guests()
@@ -124,4 +112,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

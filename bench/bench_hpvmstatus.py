@@ -6,11 +6,8 @@ Run: python -m bench.bench_hpvmstatus
 """
 from __future__ import annotations
 
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from agent.guestconfig import format_config
 from agent.hostfacts import HostFacts
 from agent.resources import NetworkResource, StorageResource
 from agent.store import Store
+from bench._common import alternating_medians, process_seconds
 
 ROUNDS = 5
 VIEWS = ([], ["-V"], ["-M"], ["-s"], ["-e"])
@@ -47,10 +45,8 @@ def _populate(root: Path, guests: int) -> Path:
 
 
 def _run(state: Path, args: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "agent.cli.hpvmstatus", "--state-dir", str(state),
-                    *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    return process_seconds([sys.executable, "-m", "agent.cli.hpvmstatus", "--state-dir",
+                            str(state), *args], check=True)
 
 
 def main() -> None:
@@ -58,11 +54,8 @@ def main() -> None:
         small = _populate(Path(tmp) / "one", 1)
         large = _populate(Path(tmp) / "many", 1000)
         for args in VIEWS:
-            a, b = [], []
-            for _ in range(ROUNDS):
-                a.append(_run(small, args))
-                b.append(_run(large, args))
-            ma, mb = statistics.median(a), statistics.median(b)
+            ma, mb = alternating_medians(ROUNDS, lambda: _run(small, args),
+                                         lambda: _run(large, args))
             name = "hpvmstatus " + " ".join(args) if args else "hpvmstatus"
             print(f"{name:16} 1 guest {ma * 1000:7.1f} ms   1000 guests {mb * 1000:7.1f} ms"
                   f"   ratio {mb / ma:5.2f}" + ("   (target <= 3)" if not args else ""))

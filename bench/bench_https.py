@@ -15,20 +15,18 @@ client is a raw keep-alive http.client connection over TLS.
 """
 from __future__ import annotations
 
-import base64
-import http.client
 import json
-import os
 import re
-import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench._common import (GUEST_PROPERTIES_MOF, basic_auth, cim_request, classname_param,
+                           https_connection, imethod_body, listen_cim, spawn_server,
+                           stop_server)
+
 ENUM_COUNT = 1000
 PULL_COUNT = 10_000
 PULL_BATCH = 100
@@ -41,26 +39,7 @@ _CLASS_MOF = """
 class {name} {{
     [Key, Description ("Class of the instance.")] string CreationClassName;
     [Key, Description ("Unique name.")] string Name;
-    string ElementName;
-    string Caption;
-    string Description;
-    uint16 EnabledState;
-    uint16 RequestedState;
-    uint16 HealthState;
-    uint16 OperationalStatus[];
-    string StatusDescriptions[];
-    uint32 NumberOfVCPUs;
-    uint64 MemoryMB;
-    uint32 GuestID;
-    boolean AutoBoot;
-    boolean OnlineMigration;
-    datetime InstallDate;
-    datetime TimeOfLastStateChange;
-    string OSType;
-    string Devices[];
-    string Networks[];
-}};
-"""
+""" + GUEST_PROPERTIES_MOF.replace("{", "{{").replace("}", "}}")
 # PRB_ManySystem (the 10,000-instance pull) is a separate class, not a subclass, so that
 # enumerating PRB_VirtualSystem (deep by default) returns exactly 1000 instances.
 BENCH_MOF = _CLASS_MOF.format(name="PRB_VirtualSystem") + _CLASS_MOF.format(name="PRB_ManySystem")
@@ -114,12 +93,7 @@ def _serve_ours(workdir: Path) -> None:
     dispatcher = Dispatcher(schema, registry, clock=clock, host_name=socket.getfqdn())
     settings = Settings(bind="127.0.0.1", port=0, state_dir=workdir / "state",
                         certs_dir=workdir / "certs", workers=2)
-    server = CIMServer(settings, dispatcher=dispatcher, clock=clock, reactor=reactor)
-    server.prepare()
-    ports = server.listen()
-    print(json.dumps({"port": ports[0].getHost().port,
-                      "password": (workdir / "state" / "admin-password").read_text().strip()}),
-          flush=True)
+    listen_cim(CIMServer, settings, dispatcher, clock, workdir / "state")
     reactor.run()
 
 
@@ -149,64 +123,10 @@ def _serve_bare(workdir: Path) -> None:
     reactor.run()
 
 
-def _start(kind: str, workdir: Path) -> tuple[subprocess.Popen, dict]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_https", kind, str(workdir)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError(f"the {kind} server did not start")
-    return proc, json.loads(line)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 # --------------------------------------------------------------------------- client
 
-def _conn(port: int) -> http.client.HTTPSConnection:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=120)
-
-
-def _request(conn, path: str, method: str, body: bytes, auth: str | None,
-             obj: str = "root/cimv2") -> bytes:
-    headers = {"Content-Type": 'application/xml; charset="utf-8"',
-               "CIMOperation": "MethodCall", "CIMMethod": method, "CIMObject": obj}
-    if auth:
-        headers["Authorization"] = auth
-    conn.request("POST", path, body=body, headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
-    if resp.status != 200:
-        raise RuntimeError(f"{method}: HTTP {resp.status} {data[:200]!r}")
-    return data
-
-
-def _imethod(name: str, params: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
-            f'<MESSAGE ID="1001" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="{name}">'
-            f'<LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/>'
-            f'</LOCALNAMESPACEPATH>{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>').encode()
-
-
-def _classname(cls: str) -> str:
-    return f'<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{cls}"/></IPARAMVALUE>'
-
-
-ENUM_BODY = _imethod("EnumerateInstances", _classname("PRB_VirtualSystem"))
-GET_BODY = _imethod("GetInstance", (
+ENUM_BODY = imethod_body("EnumerateInstances", classname_param("PRB_VirtualSystem"))
+GET_BODY = imethod_body("GetInstance", (
     '<IPARAMVALUE NAME="InstanceName"><INSTANCENAME CLASSNAME="PRB_VirtualSystem">'
     '<KEYBINDING NAME="CreationClassName"><KEYVALUE VALUETYPE="string">PRB_VirtualSystem'
     '</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE VALUETYPE="string">guest0042'
@@ -214,25 +134,25 @@ GET_BODY = _imethod("GetInstance", (
 
 
 def _time_enum(port, path, auth, rounds=ENUM_ROUNDS) -> tuple[float, bytes]:
-    conn = _conn(port)
-    data = _request(conn, path, "EnumerateInstances", ENUM_BODY, auth)   # warm up
+    conn = https_connection(port)
+    data = cim_request(conn, path, "EnumerateInstances", ENUM_BODY, auth)   # warm up
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()
-        data = _request(conn, path, "EnumerateInstances", ENUM_BODY, auth)
+        data = cim_request(conn, path, "EnumerateInstances", ENUM_BODY, auth)
         times.append(time.perf_counter() - t0)
     conn.close()
     return statistics.median(times), data
 
 
 def _rate_get(port, path, auth, seconds=GET_SECONDS) -> tuple[float, bytes]:
-    conn = _conn(port)
+    conn = https_connection(port)
     data = b""
     for _ in range(20):
-        data = _request(conn, path, "GetInstance", GET_BODY, auth)
+        data = cim_request(conn, path, "GetInstance", GET_BODY, auth)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        data = _request(conn, path, "GetInstance", GET_BODY, auth)
+        data = cim_request(conn, path, "GetInstance", GET_BODY, auth)
         n += 1
     rate = n / (time.perf_counter() - t0)
     conn.close()
@@ -248,13 +168,13 @@ def _rss_kb(pid: int, field: str = "VmRSS") -> int:
 
 def _pull_all(port: int, auth: str, pid: int) -> tuple[int, int, int]:
     """Open + Pull 100 at a time; returns (instances, rss before KB, max rss seen KB)."""
-    conn = _conn(port)
+    conn = https_connection(port)
     before = _rss_kb(pid)
     peak = before
-    params = _classname("PRB_ManySystem") + \
+    params = classname_param("PRB_ManySystem") + \
         f'<IPARAMVALUE NAME="MaxObjectCount"><VALUE>{PULL_BATCH}</VALUE></IPARAMVALUE>'
-    data = _request(conn, "/cimom", "OpenEnumerateInstances",
-                    _imethod("OpenEnumerateInstances", params), auth)
+    data = cim_request(conn, "/cimom", "OpenEnumerateInstances",
+                    imethod_body("OpenEnumerateInstances", params), auth)
     total = data.count(b"<VALUE.INSTANCEWITHPATH>")
     while True:
         peak = max(peak, _rss_kb(pid))
@@ -266,8 +186,8 @@ def _pull_all(port: int, auth: str, pid: int) -> tuple[int, int, int]:
         params = (f'<IPARAMVALUE NAME="EnumerationContext"><VALUE>{ctx}</VALUE></IPARAMVALUE>'
                   f'<IPARAMVALUE NAME="MaxObjectCount"><VALUE>{PULL_BATCH}</VALUE>'
                   f'</IPARAMVALUE>')
-        data = _request(conn, "/cimom", "PullInstancesWithPath",
-                        _imethod("PullInstancesWithPath", params), auth)
+        data = cim_request(conn, "/cimom", "PullInstancesWithPath",
+                        imethod_body("PullInstancesWithPath", params), auth)
         total += data.count(b"<VALUE.INSTANCEWITHPATH>")
     peak = max(peak, _rss_kb(pid))
     conn.close()
@@ -328,10 +248,10 @@ def main() -> None:
         values = [guest_values(i) for i in range(ENUM_COUNT)]
         (work / "payloads" / "enum.xml").write_bytes(floor(values))
 
-        ours, info = _start("--serve-ours", work)
+        ours, info = spawn_server("bench.bench_https", "--serve-ours", str(work))
         bare = None
         try:
-            auth = "Basic " + base64.b64encode(f"admin:{info['password']}".encode()).decode()
+            auth = basic_auth(info["password"])
             # 3. memory first, on a fresh server (one small request to warm it up)
             _rate_get(info["port"], "/cimom", auth, seconds=0.2)
             pulled, rss_before, rss_peak = _pull_all(info["port"], auth, ours.pid)
@@ -341,7 +261,7 @@ def main() -> None:
             if b">guest0042<" not in get_reply:
                 raise RuntimeError("GetInstance returned the wrong instance")
             (work / "payloads" / "get.xml").write_bytes(get_reply)
-            bare, binfo = _start("--serve-bare", work)
+            bare, binfo = spawn_server("bench.bench_https", "--serve-bare", str(work))
 
             # 1. and 2., alternating ours and bare so both see the same machine load
             t_ours, t_send, builds = [], [], []
@@ -359,9 +279,9 @@ def main() -> None:
             if enum_reply.count(b"<VALUE.NAMEDINSTANCE>") != ENUM_COUNT:
                 raise RuntimeError("EnumerateInstances returned the wrong number of instances")
         finally:
-            _stop(ours)
+            stop_server(ours)
             if bare is not None:
-                _stop(bare)
+                stop_server(bare)
         pipe_enum, pipe_get = _pipeline_breakdown(work)
 
     t_ours, t_send, t_build = min(t_ours), min(t_send), min(builds)

@@ -10,37 +10,24 @@ assertion).
 """
 from __future__ import annotations
 
+import sys
 import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 from agent.api import Agent
 from agent.api.guests import GuestChanges
-from agent.hostfacts import HostFacts, HostNic, Timings, default_storage, write_host
+from agent.hostfacts import HostNic
 from agent.resources import NetworkResource, StorageResource
+from bench._common import bench_host, command_median, host_state, within
 
-
-def bench_host() -> HostFacts:
-    disks, lvs, fss = default_storage()
-    return HostFacts(cpus=64, cpu_mhz=2000, memory_mb=4 * 1024 * 1024, swap_mb=8 * 1024 * 1024,
-                     host_uuid="99999999-2222-3333-4444-555555555555", hostname="benchhost",
-                     nics=(HostNic("lan0", "02:00:00:00:00:01"),
-                           HostNic("lan1", "02:00:00:00:00:02")),
-                     disks=disks, logical_volumes=lvs, filesystems=fss,
-                     timings=Timings(efi_seconds=0.0, os_boot_seconds=0.0, stop_seconds=0.0))
+NICS = (HostNic("lan0", "02:00:00:00:00:01"), HostNic("lan1", "02:00:00:00:00:02"))
 
 
 def populated(n: int) -> tuple[str, Agent]:
-    root = tempfile.mkdtemp(prefix=f"vmp-netdev-{n}-")
-    state = os.path.join(root, "state")
-    host = bench_host()
-    write_host(state, host)
-    agent = Agent(state, host=host)
+    root, agent = host_state(f"vmp-netdev-{n}-", bench_host(nics=NICS))
     for k in range(n // 100 + 1):            # a vswitch has 100 ports
         agent.create_vswitch(f"bench{k}")
         agent.boot_vswitch(f"bench{k}")
@@ -81,17 +68,7 @@ def per_op(agent: Agent, root: str, ops: int, tag: str) -> dict[str, list[float]
 def listing_process(state_dir: str, runs: int) -> float | None:
     """Median wall time of `hpvmnet -S bench0` (a listing: it reads every guest, like
     hpvmstatus) as a whole process, or None if the command is not installed."""
-    exe = os.path.join(os.path.dirname(sys.executable), "hpvmnet")
-    if not os.path.exists(exe):
-        return None
-    env = dict(os.environ, VMPROVIDER_STATE_DIR=state_dir)
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([exe, "-S", "bench0"], env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return command_median("hpvmnet", ["-S", "bench0"], state_dir, runs, check=True)
 
 
 def main(argv=None) -> int:
@@ -99,7 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--small", type=int, default=10)
     p.add_argument("--big", type=int, default=1000)
     p.add_argument("--ops", type=int, default=20)
-    args = p.parse_args(argv)
+    args = p.parse_args([] if argv is None else argv)
     roots = []
     try:
         small_root, small = populated(args.small)
@@ -122,14 +99,14 @@ def main(argv=None) -> int:
             ratio = b / s
             worst = max(worst, ratio)
             print(f"  {op:16s} {s * 1000:8.2f} ms  {b * 1000:8.2f} ms  ratio {ratio:5.2f}")
-        print(f"worst ratio of a change: {worst:.2f}  {'ok' if worst <= 2 else 'OVER 2x'}")
+        print(f"worst ratio of a change: {worst:.2f}  {within(worst, 2)}")
         ls = listing_process(os.path.join(small_root, "state"), 5)
         lb = listing_process(os.path.join(big_root, "state"), 5)
         if ls is None:
             print("hpvmnet: not installed; listing process ratio not measured")
         else:
             print(f"hpvmnet -S listing process: {ls * 1000:.0f} ms, {lb * 1000:.0f} ms, "
-                  f"ratio {lb / ls:.2f}  {'ok' if lb / ls <= 3 else 'OVER 3x'}")
+                  f"ratio {lb / ls:.2f}  {within(lb / ls, 3)}")
     finally:
         for r in roots:
             shutil.rmtree(r, ignore_errors=True)
@@ -137,4 +114,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -5,13 +5,13 @@ Run: python -m bench.bench_store
 """
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from agent.store import Store
+from bench._common import alternating_medians
 
 ROUNDS = 7          # alternating rounds; the median of each side is compared
 PER_ROUND = 15      # operations per round
@@ -59,16 +59,18 @@ def _open(store: Store, uuids: list[str], i: int) -> None:
 
 
 def _compare(name: str, op, small, large) -> None:
-    sides: dict[str, list[float]] = {"small": [], "large": []}
     counter = 0
-    for _ in range(ROUNDS):
-        for label, (store, uuids) in (("small", small), ("large", large)):
-            t0 = time.perf_counter()
-            for _ in range(PER_ROUND):
-                op(store, uuids, counter)
-                counter += 1
-            sides[label].append((time.perf_counter() - t0) / PER_ROUND)
-    s, l = statistics.median(sides["small"]), statistics.median(sides["large"])
+
+    def per_op(side) -> float:
+        nonlocal counter
+        store, uuids = side
+        t0 = time.perf_counter()
+        for _ in range(PER_ROUND):
+            op(store, uuids, counter)
+            counter += 1
+        return (time.perf_counter() - t0) / PER_ROUND
+
+    s, l = alternating_medians(ROUNDS, lambda: per_op(small), lambda: per_op(large))
     print(f"  {name:<44} {s * 1e3:8.3f} ms  {l * 1e3:8.3f} ms  ratio {l / s:5.2f}")
 
 

@@ -21,18 +21,18 @@ instrumented sweep asserts that no request makes per-guest round trips to the st
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench._common import (GUEST_PROPERTIES_MOF, basic_auth, cim_request, classname_param,
+                           https_connection, imethod_body, listen_cim, spawn_server,
+                           stop_server)
+
 GUESTS = 256
 DEVICES = 8
 VSWITCHES = 8
@@ -57,26 +57,7 @@ _PLAIN_MOF = """
 class {name} {{
     [Key] string CreationClassName;
     [Key] string Name;
-    string ElementName;
-    string Caption;
-    string Description;
-    uint16 EnabledState;
-    uint16 RequestedState;
-    uint16 HealthState;
-    uint16 OperationalStatus[];
-    string StatusDescriptions[];
-    uint32 NumberOfVCPUs;
-    uint64 MemoryMB;
-    uint32 GuestID;
-    boolean AutoBoot;
-    boolean OnlineMigration;
-    datetime InstallDate;
-    datetime TimeOfLastStateChange;
-    string OSType;
-    string Devices[];
-    string Networks[];
-}};
-"""
+""" + GUEST_PROPERTIES_MOF.replace("{", "{{").replace("}", "}}")
 
 
 # --------------------------------------------------------------------------- the host
@@ -214,12 +195,7 @@ def _serve(work: Path) -> None:
     dispatcher = Dispatcher(schema, registry, clock=clock, host_name=env.host_name)
     settings = Settings(bind="127.0.0.1", port=0, state_dir=state, certs_dir=work / "certs",
                         workers=2)
-    server = CIMServer(settings, dispatcher=dispatcher, clock=clock, reactor=reactor,
-                       agent=agent)
-    server.prepare()
-    ports = server.listen()
-    print(json.dumps({"port": ports[0].getHost().port,
-                      "password": (state / "admin-password").read_text().strip()}), flush=True)
+    listen_cim(CIMServer, settings, dispatcher, clock, state, agent=agent)
 
     def control():
         for line in sys.stdin:
@@ -234,19 +210,9 @@ def _serve(work: Path) -> None:
 
 class Server:
     def __init__(self, work: Path):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.bench_sweep", "serve",
-                                      str(work)], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.kill()
-            raise RuntimeError("the bench server did not start")
-        info = json.loads(line)
+        self.proc, info = spawn_server("bench.bench_sweep", "serve", str(work), control=True)
         self.port = info["port"]
-        self.auth = "Basic " + base64.b64encode(f"admin:{info['password']}".encode()).decode()
+        self.auth = basic_auth(info["password"])
 
     def counts(self) -> dict:
         self.proc.stdin.write("counts\n")
@@ -254,30 +220,23 @@ class Server:
         return json.loads(self.proc.stdout.readline())
 
     def stop(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_server(self.proc)
 
 
 # --------------------------------------------------------------------------- the client
 
 def _enum_body(cls: str) -> bytes:
-    from bench.bench_https import _classname, _imethod
-    return _imethod("EnumerateInstances", _classname(cls))
+    return imethod_body("EnumerateInstances", classname_param(cls))
 
 
 def sweep(conn, server: Server, classes, *, per_request=None) -> tuple[float, dict]:
     """EnumerateInstances of each class on one connection: (seconds, {class: (n, bytes)})."""
-    from bench.bench_https import _request
     seen, total = {}, 0.0
     for cls in classes:
         body = _enum_body(cls)
         before = server.counts() if per_request is not None else None
         t0 = time.perf_counter()
-        data = _request(conn, "/cimom", "EnumerateInstances", body, server.auth)
+        data = cim_request(conn, "/cimom", "EnumerateInstances", body, server.auth)
         took = time.perf_counter() - t0
         total += took
         if b"<ERROR" in data:
@@ -310,8 +269,6 @@ def calibrate(conn, server: Server, work: Path, real: dict) -> dict:
 
 
 def main() -> None:
-    from bench.bench_https import _conn
-
     with tempfile.TemporaryDirectory(prefix="bench_sweep.") as tmp:
         work = Path(tmp)
         (work / "plain.mof").write_text("".join(_PLAIN_MOF.format(name=n)
@@ -321,7 +278,7 @@ def main() -> None:
               f"through the agent API in {seconds:.1f} s")
         server = Server(work)
         try:
-            conn = _conn(server.port)
+            conn = https_connection(server.port)
             _, real = sweep(conn, server, SWEEP)                    # warm up, and the counts
             guests = real["HPVM_Guest"][0]
             assert guests == GUESTS, f"{guests} guests enumerated, expected {GUESTS}"
