@@ -88,12 +88,10 @@ def identity(name: str, host=None) -> str:
     wwid = _host_wwid(name, host)
     if wwid:
         return f"wwid:{wwid}"
-    m = _CTD_RE.match(name)
-    if m:
-        return f"disk:{m.group(1)}{m.group(2) or ''}"
-    m = _AGILE_RE.match(name)
-    if m:
-        return f"disk:{m.group(1)}{m.group(2) or ''}"
+    for disk_re in (_CTD_RE, _AGILE_RE):         # a disk's legacy and agile names
+        m = disk_re.match(name)
+        if m:
+            return f"disk:{m.group(1)}{m.group(2) or ''}"
     m = _VXVM_RE.match(name)
     if m:
         return f"lv:vx/{m.group(1)}/{m.group(2)}"

@@ -353,6 +353,14 @@ def _capacity(guest: Guest, env: Environment, running: list[Guest]) -> list[str]
     return out
 
 
+def _conflict(text: str, loc: str, errors: list[str] | None, out: list[str]) -> None:
+    """A device in use elsewhere: a refusal in `errors` when given, else a per-item problem."""
+    if errors is not None:
+        errors.append(text)
+    else:
+        out.append(_item(loc, text))
+
+
 def _device_problems(guest: Guest, env: Environment, *, at_start: bool,
                      explicit: Explicit, errors: list[str]) -> list[str]:
     """Per-item problems. Conflicts over explicitly named resources go to `errors`."""
@@ -362,27 +370,20 @@ def _device_problems(guest: Guest, env: Environment, *, at_start: bool,
         loc = s.location
         if not loc:
             continue
-        is_explicit = loc in explicit.locations
+        # a device this command names itself is refused; one already configured is reported
+        refusals = errors if loc in explicit.locations and not at_start else None
         if loc not in explicit.created and not backing_exists(s.storage, loc, env.host):
             out.append(f"on item {loc} backing device does not exist.")
             continue
         if env.restricted(loc):
-            text = f"Device file '{loc}' in use by server."
-            if is_explicit and not at_start:
-                errors.append(text)
-            else:
-                out.append(_item(loc, text))
+            _conflict(f"Device file '{loc}' in use by server.", loc, refusals, out)
             continue
         if env.shared(loc) or (s.storage == "null" and not loc.startswith("/dev/")):
             continue
         for other in others:
             if any(o.location and not env.shared(o.location)
                    and env.overlaps(loc, o.location) for o in other.storage):
-                text = f"Device file '{loc}' in use by another guest."
-                if is_explicit and not at_start:
-                    errors.append(text)
-                else:
-                    out.append(_item(loc, text))
+                _conflict(f"Device file '{loc}' in use by another guest.", loc, refusals, out)
                 break
     mac_owner = {}
     if guest.nics:

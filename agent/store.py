@@ -556,27 +556,28 @@ class Transaction(_View):
         self._payloads.append(payload)
 
     # -- changes
-    def write(self, rel: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
-        """Replace (or create) a whole file."""
+    def _file_change(self, rel: str | os.PathLike, data: bytes | str) -> tuple[str, bytes]:
+        """Where a write or an append goes, and its bytes (never the event log)."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         canon = self._target(rel, follow_last=True)
         if canon == EVENT_LOG:
             raise StoreError(f"{rel}: the event log is written only through events", "invalid")
+        return canon, bytes(data)
+
+    def write(self, rel: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
+        """Replace (or create) a whole file."""
+        canon, data = self._file_change(rel, data)
         if self._kind(canon) == "dir":
             raise StoreError(f"{rel}: is a directory", "invalid")
         self._add_dirs(canon)
-        self._staged[canon] = _Staged("file", base=bytes(data))
-        self._record({"op": "write", "path": canon, "mode": mode & 0o7777}, bytes(data))
+        self._staged[canon] = _Staged("file", base=data)
+        self._record({"op": "write", "path": canon, "mode": mode & 0o7777}, data)
 
     def append(self, rel: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
         """Add bytes at the end of a file (created when missing), for logs."""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        canon = self._target(rel, follow_last=True)
-        if canon == EVENT_LOG:
-            raise StoreError(f"{rel}: the event log is written only through events", "invalid")
-        self._append(canon, bytes(data), mode)
+        canon, data = self._file_change(rel, data)
+        self._append(canon, data, mode)
 
     def _append(self, canon: str, data: bytes, mode: int) -> None:
         kind = self._kind(canon)

@@ -1,8 +1,10 @@
 """What the server does without a client asking: jobs advance and archives are pruned.
 
-* About once a second `job_manager(env).poll()` runs in the worker pool (a LoopingCall
-  only hands it over; a poll still running when the next tick comes is not doubled), so a
-  graceful stop's TimeoutPeriod acts and finished jobs expire even when nobody reads them.
+* About once a second `job_manager(env).poll()` and then the model's tick `Agent.settle()`
+  (hpvm_workload.settle_model) run in the worker pool (a LoopingCall only hands them over;
+  a tick still running when the next one comes is not doubled), so a graceful stop's
+  TimeoutPeriod acts, finished jobs expire and what the model's clock decided (finished
+  stops, DM drivers that loaded) is persisted even when nobody reads it.
 * At start the collection worker prunes old archives (provider/collection_store.py); it
   prunes again after every collection by itself.
 """
@@ -39,14 +41,23 @@ class BackgroundWork:
     def _tick(self) -> None:
         if self._busy:
             return
-        from provider.providers.hpvm_jobs import job_manager
         self._busy = True
-        d = deferToThreadPool(self.reactor, self.pool, job_manager(self.env).poll)
-        d.addErrback(lambda f: log.error("polling the jobs failed: %s", f.getTraceback()))
+        d = deferToThreadPool(self.reactor, self.pool, self._periodic)
+        d.addErrback(lambda f: log.error("the periodic work failed: %s", f.getTraceback()))
 
         def free(_):
             self._busy = False
         d.addBoth(free)
+
+    def _periodic(self) -> None:
+        """In a worker thread: jobs advance, then the model's tick (Agent.settle) persists
+        what its clock decided. One failing does not stop the other."""
+        from provider.providers.hpvm_jobs import job_manager
+        from provider.providers.hpvm_workload import settle_model
+        try:
+            job_manager(self.env).poll()
+        finally:
+            settle_model(self.env)
 
     def stop(self) -> None:
         """Stop polling and the collection worker (a running collection is cancelled and

@@ -109,7 +109,8 @@ def test_template_output_is_byte_identical(insts):
 
 def _guest(i, **overrides):
     values = {"Name": f"g{i}", "Caption": f"caption {i} & <{i}>", "Count": Uint16(i),
-              "Tags": [f"t{i}", f"u{i}"], "When": CIMDateTime(f"2026112704{i % 60:02d}00.000000+000"),
+              "Tags": [f"t{i}", f"u{i}"],
+              "When": CIMDateTime(f"2026112704{i % 60:02d}00.000000+000"),
               "On": i % 2 == 0, "Nothing": None}
     values.update(overrides)
     inst = CIMInstance("TPL_X", path=_path(i))

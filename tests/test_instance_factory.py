@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pywbem import (CIMDateTime, CIMInstance, CIMInstanceName, Char16, Real32, Real64, Sint8,
-                    Sint16, Sint32, Sint64, Uint8, Uint16, Uint32, Uint64)
+from pywbem import (CIMDateTime, CIMInstance, CIMInstanceName, Char16, Real32, Real64, Sint32,
+                    Sint64, Uint8, Uint16, Uint32)
 
 from agent.clock import ManualClock
 from provider.messages import Principal
@@ -36,6 +36,16 @@ class TFY_All {
     [EmbeddedInstance ("TFY_Target")] string EmbA[];
     [EmbeddedObject] string Obj;
 };
+
+class TFY_Keys {
+    [Key] datetime When;  [Key] boolean Flag;  [Key] char16 Letter;  [Key] sint64 Big;
+    string Note;
+};
+
+[Association] class TFY_Link {
+    [Key] TFY_Target REF Left;  [Key] TFY_Target REF Right;
+    string Label;
+};
 """
 
 SLOTS = ("_name", "_value", "_type", "_class_origin", "_array_size", "_propagated",
@@ -43,10 +53,14 @@ SLOTS = ("_name", "_value", "_type", "_class_origin", "_array_size", "_propagate
 
 
 @pytest.fixture(scope="module")
-def factory(tmp_path_factory):
+def schema(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tfy")
     (folder / "tfy.mof").write_text(MOF)
-    schema = Schema.load(namespaces={"root/cimv2": ["qualifiers.mof", str(folder / "tfy.mof")]})
+    return Schema.load(namespaces={"root/cimv2": ["qualifiers.mof", str(folder / "tfy.mof")]})
+
+
+@pytest.fixture(scope="module")
+def factory(schema):
     f = InstanceFactory.for_class(schema, "root/cimv2", "TFY_All")
     assert f.fast, "the fast path is off: pywbem's slots changed"
     return f
@@ -201,6 +215,29 @@ _arrays = {"SA": st.text(max_size=4), "U8A": st.integers(0, 255), "BA": st.boole
 def test_fast_equals_reference_for_generated_values(factory, values, props):
     ctx = None if props is None else _ctx(frozenset(props))
     assert_same(factory, {"InstanceID": "k", "Slot": 3, **values}, ctx)
+
+
+@pytest.mark.parametrize("keys", [
+    {"When": "20261127043000.123456+060", "Flag": True, "Letter": "z", "Big": -5},
+    {"When": CIMDateTime("20261127043000.123456+060"), "Flag": False, "Letter": Char16("y"),
+     "Big": Sint64(7)},
+    {"When": datetime(2026, 1, 1, tzinfo=timezone.utc), "Flag": 1, "Letter": b"x",
+     "Big": "12"},                                     # converted by pywbem
+])
+def test_paths_of_every_key_type(schema, keys):
+    keyed = InstanceFactory.for_class(schema, "root/cimv2", "TFY_Keys")
+    inst = assert_same(keyed, {**keys, "Note": "n"})
+    assert inst.path.namespace == "root/cimv2" and inst.path.host is None
+    assert keyed.make(keys).path == keyed.path(keys)
+
+
+def test_reference_keys_of_an_association(schema):
+    link = InstanceFactory.for_class(schema, "root/cimv2", "TFY_Link")
+    other = CIMInstanceName("TFY_Target", {"InstanceID": "t2"}, namespace="root/cimv2")
+    inst = assert_same(link, {"Left": TARGET, "Right": other, "Label": "l"})
+    assert inst.path.keybindings["Right"] == other
+    with pytest.raises(TypeError):
+        link.make({"Left": "not a path", "Right": other})
 
 
 def test_slot_names_guard_matches_this_pywbem():

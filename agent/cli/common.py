@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from agent.errors import AgentError
-from agent.rules import format_problem_block
+from agent.rules import format_problem_block, name_problem
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -128,6 +128,33 @@ def open_agent(opts: Options, argv: list[str]):
     agent = Agent(opts.state_dir, backend=backend)
     agent.command = " ".join(shlex.quote(a) for a in [opts.prog] + list(argv))
     return agent
+
+
+def check_vm_name(name: str, option: str = "-P") -> str:
+    """`name` when it is a valid VM name, else the one line saying why (for `option`)."""
+    problem = name_problem(name)
+    if problem:
+        raise UsageError(f"Invalid value for option {option}: {problem}")
+    return name
+
+
+def check_guest_selector(opts: Options) -> None:
+    """A given -P must be a valid name and -p a VM number: checked before the agent opens."""
+    if opts.has("P"):
+        check_vm_name(opts.get("P"))
+    if opts.has("p"):
+        opts.int("p", "VM number", lo=1)
+
+
+def parse_guest_options(prog: str, argv: list[str], spec: str, *,
+                        repeatable: str = "") -> Options:
+    """The opening of a command on one guest: its options, exactly one of -P/-p, both
+    well formed. The command's own checks follow, then `open_agent` and `select_guest`
+    (which the commands call through their own module, where tests replace `open_agent`)."""
+    opts = parse_options(prog, argv, spec, repeatable=repeatable)
+    opts.require_one("P", "p")
+    check_guest_selector(opts)
+    return opts
 
 
 def select_guest(agent, opts: Options, *, required: bool = True):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from agent.api.guests import DM_KEYWORDS, GuestChanges
-from agent.cli.common import Options, UsageError
+from agent.cli.common import Options, UsageError, check_vm_name
 from agent.errors import AgentError
 from agent.guest import RoleGrant
 from agent.resources import NetworkResource, StorageResource, parse_resource
-from agent.rules import MAX_VCPUS, account_problem, label_problem, name_problem
+from agent.rules import MAX_VCPUS, account_problem, label_problem
 from agent.sizes import parse_entitlement, parse_size
 
 OS_NAMES = {"hpux": "HPUX", "hp-ux": "HPUX", "windows": "WINDOWS", "linux": "LINUX"}
@@ -20,13 +20,6 @@ X_KEYWORDS = {
     "modify": DM_KEYWORDS + ("ram_target",),
     "clone": DM_KEYWORDS + ("mac_address", "serial_number"),
 }
-
-
-def check_vm_name(name: str, option: str = "-P") -> str:
-    problem = name_problem(name)
-    if problem:
-        raise UsageError(f"Invalid value for option {option}: {problem}")
-    return name
 
 
 def parse_os(text: str) -> tuple[str, str]:

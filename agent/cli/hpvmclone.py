@@ -10,21 +10,17 @@ Omitted options inherit from the source; `-x mac_address` and `-x serial_number`
 """
 from __future__ import annotations
 
-from agent.cli.common import (UsageError, check_force_and_check_only, open_agent,
-                              parse_options, print_problems, run, select_guest)
-from agent.cli.guestargs import build_changes, check_vm_name
+from agent.cli.common import (UsageError, check_force_and_check_only, check_vm_name,
+                              open_agent, parse_guest_options, print_problems, run,
+                              select_guest)
+from agent.cli.guestargs import build_changes
 
 PROG = "hpvmclone"
 SPEC = "P:p:N:Fsl:B:O:c:e:E:r:Sg:u:a:m:d:b:x:"
 
 
 def _main(argv: list[str]) -> int:
-    opts = parse_options(PROG, argv, SPEC, repeatable="amdgubx")
-    opts.require_one("P", "p")
-    if opts.has("P"):
-        check_vm_name(opts.get("P"))
-    if opts.has("p"):
-        opts.int("p", "VM number", lo=1)
+    opts = parse_guest_options(PROG, argv, SPEC, repeatable="amdgubx")
     if not opts.has("N"):
         raise UsageError("Option -N clone-name is required")
     new_name = check_vm_name(opts.get("N"), "-N")

@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import sys
 
-from agent.cli.common import UsageError, open_agent, parse_options, run, select_guest
-from agent.cli.guestargs import OS_NAMES, _size, check_vm_name
+from agent.cli.common import (UsageError, open_agent, parse_guest_options, parse_options, run,
+                              select_guest)
+from agent.cli.guestargs import OS_NAMES, _size
 from agent.errors import AgentError
 from agent.rules import label_problem
 
 PROG = "hpvmmodel"
 ACTIONS = ("set", "attn", "recover", "show", "boot")
 _KIT_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
-
-
-def _select(opts):
-    opts.require_one("P", "p")
-    if opts.has("P"):
-        check_vm_name(opts.get("P"))
-    if opts.has("p"):
-        opts.int("p", "VM number", lo=1)
 
 
 def _main(argv: list[str]) -> int:
@@ -48,8 +41,7 @@ def _main(argv: list[str]) -> int:
             print(f"{PROG}: {line}", file=sys.stderr)
         return 0
     spec = "P:p:O:K:W:U:" if action == "set" else "P:p:"
-    opts = parse_options(PROG, rest, spec)
-    _select(opts)
+    opts = parse_guest_options(PROG, rest, spec)
     os_type = version = kit = workload = cpu_percent = None
     if action == "set":
         if not any(opts.has(x) for x in "OKWU"):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sys
 
-from agent.cli.common import (check_force_and_check_only, open_agent, parse_options,
+from agent.cli.common import (check_force_and_check_only, open_agent, parse_guest_options,
                               print_problems, run, select_guest)
-from agent.cli.guestargs import build_changes, check_vm_name
+from agent.cli.guestargs import build_changes
 from agent.errors import DriverUnavailable
 
 PROG = "hpvmmodify"
@@ -22,12 +22,7 @@ SPEC = "P:p:AFsN:l:B:O:c:e:E:r:R:g:u:a:m:d:i:j:x:"
 
 
 def _main(argv: list[str]) -> int:
-    opts = parse_options(PROG, argv, SPEC, repeatable="amdgux")
-    opts.require_one("P", "p")
-    if opts.has("P"):
-        check_vm_name(opts.get("P"))
-    if opts.has("p"):
-        opts.int("p", "VM number", lo=1)
+    opts = parse_guest_options(PROG, argv, SPEC, repeatable="amdgux")
     check_force_and_check_only(opts)
     changes = build_changes(opts, "modify")
     agent = open_agent(opts, argv)

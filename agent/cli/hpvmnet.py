@@ -259,36 +259,29 @@ def run(agent, opts: dict, out=None) -> int:
 def show(agent, opts: dict, out) -> int:
     name, number = opts.get("S"), opts.get("s")
     selected = name is not None or number is not None
-    version = "v" in opts
     if "p" in opts:
         report = agent.vswitch_ports(name, number, opts["p"])
-        if "M" in opts:
-            text = render_machine(report=report, version=version)
-        elif "X" in opts:
-            text = render_xml(report=report)
-        else:
-            text = render_port_report(report)
-            if version:
-                text = f"Version {FORMAT_VERSION}\n" + text
-        out.write(text + "\n")
-        return 0
+        return _write(out, opts, lambda: render_port_report(report), report=report)
     if "V" in opts or "M" in opts or "X" in opts:
         details = agent.vswitch_details(name, number)
-        if "M" in opts:
-            text = render_machine(details=details, version=version)
-        elif "X" in opts:
-            text = render_xml(details=details)
-        else:
-            text = render_verbose(details)
-            if version:
-                text = f"Version {FORMAT_VERSION}\n" + text
-        out.write(text + "\n")
-        return 0
+        return _write(out, opts, lambda: render_verbose(details), details=details)
     summaries = agent.vswitch_summaries(name, number)
     ports = agent.vswitch_ports(name, number, "all").ports if selected else None
-    text = render_summary(summaries, ports)
-    if version:
-        text = f"Version {FORMAT_VERSION}\n" + text
+    return _write(out, opts, lambda: render_summary(summaries, ports))
+
+
+def _write(out, opts: dict, plain, **data) -> int:
+    """One listing in the form asked: -M, -X, or the `plain()` text (-v: its version first).
+    `data` is the report or the details for the machine forms."""
+    version = "v" in opts
+    if "M" in opts:
+        text = render_machine(version=version, **data)
+    elif "X" in opts:
+        text = render_xml(**data)
+    else:
+        text = plain()
+        if version:
+            text = f"Version {FORMAT_VERSION}\n" + text
     out.write(text + "\n")
     return 0
 

@@ -9,8 +9,8 @@ be read (Invalid) is removed too.
 from __future__ import annotations
 
 from agent.backends.base import OFF
-from agent.cli.common import Declined, confirm, open_agent, parse_options, run, select_guest
-from agent.cli.guestargs import check_vm_name
+from agent.cli.common import (Declined, confirm, open_agent, parse_guest_options, run,
+                              select_guest)
 from agent.errors import AgentError
 
 PROG = "hpvmremove"
@@ -18,12 +18,7 @@ SPEC = "P:p:FQ"
 
 
 def _main(argv: list[str]) -> int:
-    opts = parse_options(PROG, argv, SPEC)
-    opts.require_one("P", "p")
-    if opts.has("P"):
-        check_vm_name(opts.get("P"))
-    if opts.has("p"):
-        opts.int("p", "VM number", lo=1)
+    opts = parse_guest_options(PROG, argv, SPEC)
     agent = open_agent(opts, argv)
     if opts.has("P") and opts.has("F") and \
             any(i.name == opts.get("P") for i in agent.invalid_guests()):

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import sys
 
-from agent.cli.common import (check_force_and_check_only, open_agent, parse_options,
+from agent.cli.common import (check_force_and_check_only, open_agent, parse_guest_options,
                               print_problems, run, select_guest)
-from agent.cli.guestargs import check_vm_name
 
 PROG = "hpvmstart"
 SPEC = "P:p:FsQ"
 
 
 def _main(argv: list[str]) -> int:
-    opts = parse_options(PROG, argv, SPEC)
-    opts.require_one("P", "p")
-    if opts.has("P"):
-        check_vm_name(opts.get("P"))
-    if opts.has("p"):
-        opts.int("p", "VM number", lo=1)
+    opts = parse_guest_options(PROG, argv, SPEC)
     check_force_and_check_only(opts)
     agent = open_agent(opts, argv)
     guest = select_guest(agent, opts)

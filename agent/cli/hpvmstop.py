@@ -7,10 +7,9 @@ unless -F or -Q. `-a` stops every running guest and needs -F. -q prints less.
 """
 from __future__ import annotations
 
-from agent.cli.common import (Declined, UsageError, confirm, open_agent, parse_options, run,
-                              select_guest)
 from agent.backends.base import OFF
-from agent.cli.guestargs import check_vm_name
+from agent.cli.common import (Declined, UsageError, check_guest_selector, confirm, open_agent,
+                              parse_options, run, select_guest)
 from agent.errors import AgentError
 
 PROG = "hpvmstop"
@@ -21,10 +20,7 @@ def _main(argv: list[str]) -> int:
     opts = parse_options(PROG, argv, SPEC)
     opts.require_one("P", "p", "a")
     opts.exclusive("h", "g")
-    if opts.has("P"):
-        check_vm_name(opts.get("P"))
-    if opts.has("p"):
-        opts.int("p", "VM number", lo=1)
+    check_guest_selector(opts)
     if opts.has("a") and not opts.has("F"):
         raise UsageError("Option -a requires -F")
     hard = opts.has("h")

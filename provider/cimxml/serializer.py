@@ -354,6 +354,15 @@ def _add_qualifier_declaration(parent, qd):
 
 
 def _add_value_namedinstance(parent, inst):
+    if _TEMPLATES_OK:
+        el = _named_from_template("VALUE.NAMEDINSTANCE", inst, None, None)
+        if el is not None:
+            parent.append(el)
+            return el
+    return _build_value_namedinstance(parent, inst)
+
+
+def _build_value_namedinstance(parent, inst):
     if inst.path is None:
         raise ValueError(f"instance of {inst.classname} has no path")
     el = _SubElement(parent, "VALUE.NAMEDINSTANCE")
@@ -435,15 +444,15 @@ def _from_template(key, texts, build, obj, tags):
     return el
 
 
-def _instance_from_template(inst):
-    """A copy of the template of `inst`'s shape with its value texts, or None when a
-    property is of a kind the templates do not describe."""
+def _instance_parts(inst):
+    """(shape key, VALUE texts) of `inst`, or None when a property is of a kind the
+    templates do not describe."""
     quals = inst._qualifiers
     if quals is not None and getattr(quals, "_data", quals):
         return None
     data = getattr(inst._properties, "_data", None)
-    if data is None:
-        return None
+    if not data:
+        return None           # an empty INSTANCE: nothing to gain
     key = [inst._classname]
     texts = []
     add_key, add_text = key.append, texts.append
@@ -477,12 +486,11 @@ def _instance_from_template(inst):
             add_key("v")      # a scalar value (arrays record their length, or -1)
             fmt = formatters.get(type(value), _format_value)
             add_text(value if fmt is None else fmt(value))
-    if not texts and not data:
-        return None           # an empty INSTANCE: nothing to gain
-    return _from_template(tuple(key), texts, _build_instance, inst, ("VALUE",))
+    return tuple(key), texts
 
 
-def _instancename_from_template(path):
+def _instancename_parts(path):
+    """(shape key, KEYVALUE texts) of an instance path, or None (reference keys)."""
     data = getattr(path._keybindings, "_data", None)
     if not data:
         return None
@@ -496,7 +504,49 @@ def _instancename_from_template(path):
         key.append(valuetype)
         key.append(cim_type)
         texts.append(text)
-    return _from_template(tuple(key), texts, _build_instancename, path, ("KEYVALUE",))
+    return tuple(key), texts
+
+
+def _instance_from_template(inst):
+    parts = _instance_parts(inst)
+    if parts is None:
+        return None
+    return _from_template(("INSTANCE", parts[0]), parts[1], _build_instance, inst, ("VALUE",))
+
+
+def _instancename_from_template(path):
+    parts = _instancename_parts(path)
+    if parts is None:
+        return None
+    return _from_template(("INSTANCENAME", parts[0]), parts[1], _build_instancename, path,
+                          ("KEYVALUE",))
+
+
+def _named_from_template(tag, inst, host, namespace):
+    """VALUE.NAMEDINSTANCE (host None) or `tag` holding INSTANCEPATH (host and namespace
+    set) and INSTANCE, in one copy: the KEYVALUE texts of the path come first in document
+    order, then the VALUE texts of the instance."""
+    path = inst.path
+    if path is None:
+        return None
+    name_parts = _instancename_parts(path)
+    if name_parts is None:
+        return None
+    inst_parts = _instance_parts(inst)
+    if inst_parts is None:
+        return None
+    if host is None:
+        key = (tag, name_parts[0], inst_parts[0])
+        build = _build_value_namedinstance
+    else:
+        host = path.host or host or _default_host()
+        namespace = path.namespace or namespace
+        key = (tag, host, namespace, name_parts[0], inst_parts[0])
+
+        def build(parent, obj):
+            return _build_instance_with_path(parent, tag, obj, host, namespace)
+    return _from_template(key, name_parts[1] + inst_parts[1], build, inst,
+                          ("KEYVALUE", "VALUE"))
 
 
 # ---------------------------------------------------------------------------- responses
@@ -679,16 +729,36 @@ def _r_objectswithpath(rsp, result, ns, host):
 
 
 def _add_objectwithpath_host(irv, obj, ns, host):
+    if not isinstance(obj, tuple):
+        _add_instance_with_path(irv, "VALUE.OBJECTWITHPATH", obj, host, ns)
+        return
     el = _SubElement(irv, "VALUE.OBJECTWITHPATH")
-    if isinstance(obj, tuple):
-        classpath, klass = obj
-        _add_classpath(el, classpath, host, ns)
-        _add_class(el, klass)
-    else:
-        if obj.path is None:
-            raise ValueError(f"instance of {obj.classname} has no path")
-        _add_instancepath(el, obj.path, host, ns)
-        _add_instance(el, obj)
+    classpath, klass = obj
+    _add_classpath(el, classpath, host, ns)
+    _add_class(el, klass)
+
+
+def _add_instance_with_path(parent, tag, inst, host, namespace):
+    """`tag` (VALUE.OBJECTWITHPATH, VALUE.INSTANCEWITHPATH) = INSTANCEPATH + INSTANCE."""
+    if _TEMPLATES_OK:
+        el = _named_from_template(tag, inst, host or _default_host(), namespace)
+        if el is not None:
+            parent.append(el)
+            return el
+    return _build_instance_with_path(parent, tag, inst, host, namespace)
+
+
+def _build_instance_with_path(parent, tag, inst, host, namespace):
+    el = _SubElement(parent, tag)
+    _add_instance_path_and_body(el, inst, host, namespace)
+    return el
+
+
+def _add_instance_path_and_body(el, obj, host, ns):
+    if obj.path is None:
+        raise ValueError(f"instance of {obj.classname} has no path")
+    _add_instancepath(el, obj.path, host, ns)
+    _add_instance(el, obj)
 
 
 def _r_objectpaths(rsp, result, ns, host):
@@ -743,11 +813,7 @@ def _r_pull_instances_with_path(rsp, result, ns, host):
     _check_pull(result)
     irv = _ireturn(rsp)
     for inst in result.objects:
-        el = _SubElement(irv, "VALUE.INSTANCEWITHPATH")
-        if inst.path is None:
-            raise ValueError(f"instance of {inst.classname} has no path")
-        _add_instancepath(el, inst.path, host, ns)
-        _add_instance(el, inst)
+        _add_instance_with_path(irv, "VALUE.INSTANCEWITHPATH", inst, host, ns)
     _close(irv)
     _pull_params(rsp, result)
 

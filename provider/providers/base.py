@@ -282,10 +282,15 @@ _FAST_MAKE = (
     <= set(getattr(pywbem.CIMProperty, "__slots__", ()))
     and {"_classname", "_properties", "_qualifiers", "_path"}
     <= set(getattr(CIMInstance, "__slots__", ()))
+    and {"_classname", "_keybindings", "_host", "_namespace"}
+    <= set(getattr(CIMInstanceName, "__slots__", ()))
     and isinstance(getattr(NocaseDict(), "_data", None), dict))
 _SLOW = object()      # "this value needs pywbem's conversion"
 _new_property = pywbem.CIMProperty.__new__
 _new_instance = CIMInstance.__new__
+_new_path = CIMInstanceName.__new__
+# keybinding values pywbem stores unchanged (see pywbem._cim_obj._cim_keybinding)
+_KEEPS_AS_IS = (str, bool, pywbem.CIMType)
 
 
 def _exact(cim_type: str):
@@ -310,9 +315,21 @@ def _exact(cim_type: str):
             return _SLOW
         return conv
     py_type = pywbem.type_from_name(cim_type)    # Uint8 ... Real64
-    source = int if issubclass(py_type, int) else float
+    if issubclass(py_type, int):
+        # pywbem's integer types check the range in Python and then call int's __new__;
+        # in range, that is all they do
+        low, high, new = py_type.minvalue, py_type.maxvalue, int.__new__
 
-    def conv(value, _t=py_type, _source=source):
+        def conv(value, _t=py_type):
+            kind = type(value)
+            if kind is _t:
+                return value
+            if kind is int:
+                return new(_t, value) if low <= value <= high else _t(value)
+            return _SLOW
+        return conv
+
+    def conv(value, _t=py_type, _source=float):
         kind = type(value)
         if kind is _t:
             return value
@@ -395,6 +412,8 @@ class InstanceFactory:
         self._key_lower = frozenset(k.lower() for k in self.key_names)
         self._slots: dict[str, _Slot] = {
             name.lower(): _Slot(prop) for name, prop in cim_class.properties.items()}
+        self._key_slots = tuple((k.lower(), self._slots[k.lower()]) for k in self.key_names)
+        self._path_namespace = namespace.strip("/") if namespace is not None else None
         self.fast = _FAST_MAKE
 
     @classmethod
@@ -468,8 +487,29 @@ class InstanceFactory:
         props._data.update(table)
         inst._properties = props if table else None
         inst._qualifiers = None
-        inst._path = self.path(values)
+        inst._path = self._fast_path(values)
         return inst
+
+    def _fast_path(self, values: Mapping[str, Any]) -> CIMInstanceName:
+        """`path(values)` filled in directly when every key value is one pywbem keeps as
+        it is (strings, booleans, pywbem's CIM types); otherwise `path` itself."""
+        lookup = {k.lower(): v for k, v in values.items()}
+        table = {}
+        for low, slot in self._key_slots:
+            if low not in lookup or not slot.fast or slot.is_array:
+                return self.path(values)
+            typed = slot.typed(lookup[low])
+            if typed is _SLOW or not isinstance(typed, _KEEPS_AS_IS):
+                return self.path(values)
+            table[slot.folded] = (slot.name, typed)
+        path = _new_path(CIMInstanceName)
+        path._classname = self.classname
+        keys = NocaseDict()
+        keys._data.update(table)
+        path._keybindings = keys
+        path._host = None
+        path._namespace = self._path_namespace
+        return path
 
     def make_reference(self, values: Mapping[str, Any], ctx: Context | None = None,
                        *, skip_absent: bool = False) -> CIMInstance:

@@ -8,8 +8,12 @@ from agent.resources import NetworkResource, StorageResource, format_resource, p
 from provider.providers.hpvm_common import (HOST_CLASS, HpvmProvider, host_wide,
                                             misc_device_id, model_for, network_device_id,
                                             storage_device_id)
+from provider.providers.hpvm_workload import hundredths, vcpu_usage
 
 MB = 1024 * 1024
+# HPVM_Processor's figures from the CPU accounting (read only when asked for)
+USAGE_PROPERTIES = ("CumulativeUsage", "GuestPercentUsage", "HostPercentUsage", "AchievedMHz",
+                    "LoadPercentage")
 
 
 def storage_resource(s) -> StorageResource:
@@ -100,13 +104,26 @@ class ProcessorProvider(HpvmProvider):
         f = self.m.f("HPVM_Processor")
         mhz = snap.host.cpu_mhz
         enabled = 2 if entry.active else 3
-        for i in range(d.cpu.vcpus):
+        c = d.cpu
+        per_vcpu = []
+        if not ctx.keys_only and any(ctx.wants(n) for n in USAGE_PROPERTIES):
+            per_vcpu = vcpu_usage(snap, entry)       # hpvmstatus -r -P (hpvm_workload)
+        for i in range(c.vcpus):
             v = {"SystemCreationClassName": "HPVM_Guest", "SystemName": entry.uuid,
                  "CreationClassName": "HPVM_Processor", "DeviceID": f"cpu:{i}"}
             if not ctx.keys_only:
                 v.update(ElementName=f"vCPU {i}", VirtualCPUIndex=i, Role="Central Processor",
                          CurrentClockSpeed=mhz, MaxClockSpeed=mhz, EnabledState=enabled,
-                         CPUStatus=1 if entry.active else 0, NumberOfEnabledCores=1)
+                         CPUStatus=1 if entry.active else 0, NumberOfEnabledCores=1,
+                         Entitlement=hundredths(c.entitlement_percent),
+                         EntitlementMHz=c.entitlement_mhz,
+                         MaximumEntitlement=hundredths(c.max_entitlement_percent))
+                if i < len(per_vcpu):
+                    cumulative, guest_pct, host_pct, achieved = per_vcpu[i]
+                    v.update(CumulativeUsage=cumulative,
+                             GuestPercentUsage=hundredths(guest_pct),
+                             HostPercentUsage=hundredths(host_pct), AchievedMHz=achieved,
+                             LoadPercentage=min(100, int(round(guest_pct))))
             yield f.make(v, ctx)
 
 

@@ -25,6 +25,7 @@ from agent.resources import StorageResource, address_of
 from agent.rules import format_problem_block
 from provider.providers.base import ADMIN, cim_method, method_result
 from provider.providers.hpvm_jobs import agent_lock, guest_path, run_agent
+from provider.providers.hpvm_workload import WorkloadMethods
 from provider.providers.hpvm_rasd import (ETHERNET, PROC, MEM, STORAGE, RASD_CLASSES, VSSD,
                                           bad, check_address_kept, convert_new_resources,
                                           device_address, device_id, embedded_list,
@@ -62,8 +63,9 @@ def switch_path(name: str) -> CIMInstanceName:
                            namespace="root/cimv2")
 
 
-class ManagementServiceMethods:
-    """Mixin for the HPVM_VirtualSystemManagementService provider (``self.env`` set)."""
+class ManagementServiceMethods(WorkloadMethods):
+    """Mixin for the HPVM_VirtualSystemManagementService provider (``self.env`` set); the
+    workload manager's SetMemoryTarget and SetEntitlement come from `WorkloadMethods`."""
 
     def call_method(self, handler, ctx, target, params):
         # the whole method under the agent's lock: its reads and its change see one state

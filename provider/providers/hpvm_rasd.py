@@ -13,8 +13,9 @@ What each property means is in docs/cim-classes.md; in short:
   (2 None = manual, 4 Always = auto; -B), AdminUsers/AdminGroups/OperUsers/OperGroups (-u, -g),
   ApplicationController (-i), Distributed (-j).
 * Processor RASD: VirtualQuantity = vCPUs (-c); Reservation = entitlement per vCPU in
-  AllocationUnits ``percent*10^-2`` (1000 = 10.0 %; -e), or EntitlementMHz (-E); Limit only
-  10000 (100 %); Weight is not used by Integrity VM.
+  AllocationUnits ``percent*10^-2`` (1000 = 10.0 %; -e), or EntitlementMHz (-E) or a
+  Reservation in ``hertz*10^6``; 5-100 % of a processor; Limit only 10000 (100 %); Weight is
+  refused (Integrity VM has none).
 * Memory RASD: VirtualQuantity (-r), Reservation (ram_dyn_min), Limit (ram_dyn_max),
   DynamicMemoryTargetStart, DynamicMemoryType, DynamicMemoryControl (-x), TargetMemory
   (ram_target, running guests), ReservedMemory (-R, modify only); amounts in AllocationUnits
@@ -36,6 +37,7 @@ from __future__ import annotations
 import re
 import uuid as uuidlib
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
@@ -45,7 +47,8 @@ from agent.errors import AgentError
 from agent.guest import Guest, RoleGrant
 from agent.resources import (NetworkResource, StorageResource, format_resource, parse_mac,
                              parse_resource)
-from agent.rules import MAX_VCPUS, account_problem, label_problem, name_problem
+from agent.rules import (MAX_VCPUS, account_problem, entitlement_problem, label_problem,
+                         name_problem)
 from agent.sizes import parse_entitlement
 
 NS = "root/cimv2"
@@ -74,6 +77,7 @@ _UNITS = {"byte*2^20": 1, "megabytes": 1, "megabyte": 1, "mb": 1,
           "byte*2^10": 1 / 1024, "kilobytes": 1 / 1024, "kilobyte": 1 / 1024,
           "byte": 1 / 2 ** 20, "bytes": 1 / 2 ** 20}
 ENTITLEMENT_UNITS = "percent*10^-2"
+_MHZ_UNITS = ("hertz*10^6", "mhz", "megahertz")
 START_ACTIONS = {2: "manual", 4: "auto"}
 _CONTROLLER_RE = re.compile(r"^(NONE|SG|SG[_-][A-Za-z0-9_.-]+|GWLM)$", re.IGNORECASE)
 _ROLE_PROPS = (("AdminUsers", "user", "admin"), ("AdminGroups", "group", "admin"),
@@ -283,22 +287,38 @@ def memory_mb(p: Props, name: str) -> int | None:
 
 
 def entitlement_of(p: Props, current=None, cpu_mhz: int | None = None):
-    """The Entitlement the processor RASD asks for (None: unchanged). As read, a RASD
-    carries both Reservation (in hundredths of a percent) and, for an entitlement given in
-    cycles, EntitlementMHz: an unchanged EntitlementMHz leaves the derived Reservation
-    alone."""
+    """The Entitlement the processor RASD asks for (None: unchanged), refused when outside
+    5-100 % of a processor of `cpu_mhz`. As read, a RASD carries both Reservation (in
+    hundredths of a percent) and, for an entitlement given in cycles, EntitlementMHz: an
+    unchanged EntitlementMHz leaves the derived Reservation alone. A Reservation with
+    AllocationUnits ``hertz*10^6`` (MHz) is an entitlement in cycles (-E)."""
+    ent = _entitlement_of(p, current, cpu_mhz)
+    if ent is not None and cpu_mhz:
+        # entitlement_problem reads the host's processor speed only
+        problem = entitlement_problem(ent, SimpleNamespace(cpu_mhz=cpu_mhz))
+        if problem:
+            raise p.err("EntitlementMHz" if p.get("EntitlementMHz") is not None
+                        else "Reservation", problem)
+    return ent
+
+
+def _entitlement_of(p: Props, current, cpu_mhz):
     mhz, res = p.get("EntitlementMHz"), p.get("Reservation")
     cur_mhz = current.mhz if current is not None else None
+    units = p.get("AllocationUnits")
+    unit = None if units is None else re.sub(r"\s+", "", str(units)).lower()
+    if mhz is None and res is not None and unit in _MHZ_UNITS:
+        mhz, res = res, None
     try:
         if mhz is not None:
             if current is None or int(mhz) != cur_mhz:
                 return parse_entitlement(None, str(int(mhz)))
             return None
         if res is not None:
-            units = p.get("AllocationUnits")
-            if units is not None and re.sub(r"\s+", "", str(units)).lower() != ENTITLEMENT_UNITS:
-                raise p.err("AllocationUnits", f"'{units}' is not the entitlement unit "
-                                               f"{ENTITLEMENT_UNITS} (1000 = 10.0 %)")
+            if unit is not None and unit != ENTITLEMENT_UNITS:
+                raise p.err("AllocationUnits", f"'{units}' is not an entitlement unit: "
+                                               f"{ENTITLEMENT_UNITS} (1000 = 10.0 %) or "
+                                               "hertz*10^6 (MHz)")
             if current is not None:
                 have = current.percent if current.percent is not None or not cpu_mhz \
                     else current.as_percent(cpu_mhz)
@@ -306,7 +326,7 @@ def entitlement_of(p: Props, current=None, cpu_mhz: int | None = None):
                     return None
             return parse_entitlement(f"{int(res) / 100:g}", None)
     except AgentError as exc:
-        field_name = "EntitlementMHz" if mhz is not None else "Reservation"
+        field_name = "EntitlementMHz" if p.get("EntitlementMHz") is not None else "Reservation"
         raise p.err(field_name, exc.lines[0]) from None
     return None
 
@@ -414,9 +434,9 @@ def processor_changes(p: Props, ch: GuestChanges, current: Guest | None,
     if limit is not None and int(limit) != 10000:
         raise p.err("Limit", f"{int(limit)}: the maximum entitlement of a vCPU is 10000 "
                              "(100 %) and cannot be changed")
-    weight = p.get("Weight")
-    if weight is not None and current is None:
-        raise p.err("Weight", "Integrity VM guests have no CPU weight (use Reservation)")
+    if p.get("Weight") is not None:
+        raise p.err("Weight", "Integrity VM guests have no CPU weight: the entitlement "
+                              "(Reservation or EntitlementMHz) is what a guest is guaranteed")
 
 
 def memory_changes(p: Props, ch: GuestChanges, current: Guest | None, *, purpose: str,

@@ -17,6 +17,7 @@ from provider.providers.hpvm_common import (HpvmProvider, alloc_caps_id, host_wi
                                             model_for, network_device_id, pool_id, rasd_id,
                                             storage_device_id, vssd_id)
 from provider.providers.hpvm_devices import network_resource, spec, storage_resource
+from provider.providers.hpvm_workload import guest_usage
 
 VSSD = "HPVM_VirtualSystemSettingData"
 PROC = "HPVM_ProcessorAllocationSettingData"
@@ -93,6 +94,12 @@ class ProcessorRASDProvider(HpvmProvider):
                          Reservation=hundredths(c.entitlement_percent),
                          Limit=hundredths(c.max_entitlement_percent),
                          EntitlementMHz=c.entitlement_mhz)
+                if not nxt and (ctx.wants("PercentUsage") or ctx.wants("CumulativeUsage")):
+                    # hpvmstatus -r of the running configuration (hpvm_workload)
+                    row = guest_usage(snap, entry)
+                    if row is not None:
+                        v.update(PercentUsage=hundredths(row.percent_usage),
+                                 CumulativeUsage=row.cumulative_mcycles)
             yield f.make(v, ctx)
 
 
