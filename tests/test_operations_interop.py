@@ -293,3 +293,14 @@ def test_corrupt_subscription_file_is_reported(schema, tmp_path):
     (tmp_path / FILE_NAME).write_text("{not json")
     with pytest.raises(ValueError, match=FILE_NAME):
         SubscriptionStore(tmp_path, schema, ManualClock(), HOST)
+
+
+def test_users_with_guest_rights_only_see_no_subscriptions(server):
+    guest_owner = Principal("owner", "none")
+    f = server.op("CreateInstance", ADMIN, NewInstance=make_filter())
+    assert server.op("EnumerateInstanceNames", ClassName="CIM_IndicationFilter") == [f]
+    assert server.op("EnumerateInstanceNames", guest_owner,
+                     ClassName="CIM_IndicationFilter") == []
+    with pytest.raises(pywbem.CIMError) as info:
+        server.op("GetInstance", guest_owner, InstanceName=f)
+    assert info.value.status_code == pywbem.CIM_ERR_NOT_FOUND

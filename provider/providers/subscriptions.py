@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pywbem
 from pywbem import CIMDateTime, CIMError, CIMInstance, CIMInstanceName
 
-from provider.providers.base import (ADMIN, AssociationProvider, InstanceFactory,
+from provider.providers.base import (ADMIN, NO_HOST_ROLE, AssociationProvider, InstanceFactory,
                                      InstanceProvider, path_key, same_path)
 
 INTEROP = "root/interop"
@@ -199,10 +199,14 @@ class _StoredProvider(InstanceProvider):
         return inst
 
     def enumerate(self, ctx, classname):
+        if ctx.principal.role == NO_HOST_ROLE:
+            return   # subscriptions are host-wide: users with guest rights only see none
         for inst in self.store.list(self.kind):
             yield self._public(inst)
 
     def get(self, ctx, path):
+        if ctx.principal.role == NO_HOST_ROLE:
+            return None
         inst = self.store.get(self.kind, path)
         return self._public(inst) if inst is not None else None
 
