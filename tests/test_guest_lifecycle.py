@@ -220,3 +220,23 @@ def test_new_memory_size_adjusts_the_dynamic_memory_range(env):
     assert (dm.min_mb, dm.max_mb, dm.target_start_mb) == (1222, 3072, 3072)
     with pytest.raises(AgentError, match="ram_dyn_min"):
         a.modify_guest(a.find_guest("guest1"), GuestChanges(memory_mb=1024))
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_a_modify_that_changes_nothing_writes_nothing(env, running):
+    """A client sending back what it read (a workload manager's loop) leaves no trace: no
+    new revision, log line or event; a real change afterwards is written as usual."""
+    from guest_support import fingerprint
+    a, clock, state = env
+    a.create_guest("compass1", GuestChanges(vcpus=1, entitlement=Entitlement(percent=20)))
+    if running:
+        a.start_guest(a.find_guest("compass1"))
+        clock.advance(30)
+    before, seq = fingerprint(state), a.store.last_seq()
+    same = a.modify_guest(a.find_guest("compass1"),
+                          GuestChanges(vcpus=1, entitlement=Entitlement(percent=20)))
+    assert same.value.entitlement == Entitlement(percent=20)
+    assert fingerprint(state) == before and a.store.last_seq() == seq
+    a.modify_guest(a.find_guest("compass1"), GuestChanges(entitlement=Entitlement(percent=30)))
+    assert [e.kind for e in a.store.events(since_seq=seq)] == ["guest.modify"]
+    assert a.find_guest("compass1").entitlement == Entitlement(percent=30)

@@ -450,7 +450,8 @@ class GuestOps:
                 raise _err("Only -l, -B, -e/-E, -a, -m, -d and -x can be used with -A.")
         info: list[str] = []
         touched: set = {guest.uuid}
-        with self._change(touched) as txn:
+        # the CPU checkpoint is taken below, once we know something changes
+        with self._change(touched, cpu_checkpoint=False) as txn:
             rec = self._fresh(guest)
             state = self._state(rec)
             running = state in ACTIVE_STATES
@@ -495,6 +496,12 @@ class GuestOps:
                             f" takes effect when the guest '{current.name}' next boots.")
             if check_only:
                 return Outcome(warnings=warnings, info=info, value=checked)
+            if ch.ram_target is None and new_current == current and new_next == persistent \
+                    and (ch.new_name is None or ch.new_name == current.name):
+                # nothing changes (a client sending back what it read): nothing is written,
+                # no log line, no event, no new revision
+                return Outcome(warnings=warnings, info=info, value=new_next)
+            self._cpu_checkpoint(txn)
             if ch.ram_target is not None:
                 info += self._ram_target(txn, rec, new_current, ch.ram_target, running)
             # write: what runs now, and what the next boot uses
