@@ -3,10 +3,15 @@
 Servers run in subprocesses (one at a time, so client and server each get a core); the
 client is a raw keep-alive http.client connection over TLS.
 
-1. EnumerateInstances of 1000 guest-sized instances (20 properties, a synthetic provider
-   registered for this bench): our server (provider -> Dispatcher -> serializer) against the
-   floor = building the same elements with lxml from plain Python values (measured here) plus
-   a bare Twisted TLS server sending those bytes. Target: at most 1.5x.
+The synthetic provider registered for this bench builds its instances the way every provider
+of this server does: through an `InstanceFactory` made from the class declaration, one
+`make` per instance from plain Python values (the same values the floor starts from), per
+request; nothing is pre-built or cached between requests.
+
+1. EnumerateInstances of 1000 guest-sized instances (20 properties, from that synthetic
+   provider): our server (provider -> Dispatcher -> serializer) against the floor =
+   building the same elements with lxml from plain Python values (measured here) plus a
+   bare Twisted TLS server sending those bytes. Target: at most 1.5x.
 2. GetInstance requests/s from one keep-alive client against the bare Twisted TLS server
    answering a reply of the same size. Target: at least 0.5x.
 3. Pulling 10,000 instances 100 at a time (OpenEnumerateInstances + PullInstancesWithPath):
@@ -26,6 +31,7 @@ from pathlib import Path
 from bench._common import (GUEST_PROPERTIES_MOF, basic_auth, cim_request, classname_param,
                            https_connection, imethod_body, listen_cim, spawn_server,
                            stop_server)
+from bench.bench_serialize import guest_values
 
 ENUM_COUNT = 1000
 PULL_COUNT = 10_000
@@ -45,6 +51,48 @@ class {name} {{
 BENCH_MOF = _CLASS_MOF.format(name="PRB_VirtualSystem") + _CLASS_MOF.format(name="PRB_ManySystem")
 
 
+# --------------------------------------------------------------------------- the provider
+
+def guest_record(i: int, classname: str = "PRB_VirtualSystem") -> dict:
+    """What a provider of this server starts from: one guest's plain Python values
+    (bench_serialize.guest_values, the floor's input), keyed by property name."""
+    _, props = guest_values(i)
+    values = {name: value for name, _type, value in props}
+    values["CreationClassName"] = classname
+    return values
+
+
+def synthetic_provider(schema):
+    """The synthetic provider, built the way this server's providers are: one
+    `InstanceFactory` per class from its declaration, and every instance made from plain
+    values by `InstanceFactory.make` when a request asks for it (nothing is pre-built)."""
+    from provider.providers.base import InstanceFactory, InstanceProvider
+
+    class Synthetic(InstanceProvider):
+        namespaces = ("root/cimv2",)
+        classnames = ("PRB_VirtualSystem", "PRB_ManySystem")
+
+        def __init__(self):
+            self.factories = {c.lower(): InstanceFactory.for_class(schema, "root/cimv2", c)
+                              for c in self.classnames}
+
+        def enumerate(self, ctx, classname):
+            f = self.factories[classname.lower()]
+            count = ENUM_COUNT if classname.lower() == "prb_virtualsystem" else PULL_COUNT
+            for i in range(count):
+                yield f.make(guest_record(i, f.classname), ctx)
+
+        def get(self, ctx, path):
+            f = self.factories.get(path.classname.lower())
+            name = path.keybindings.get("Name", "")
+            m = re.fullmatch(r"guest(\d{4,})", str(name))
+            if f is None or not m or int(m.group(1)) >= ENUM_COUNT:
+                return None
+            return f.make(guest_record(int(m.group(1)), f.classname), ctx)
+
+    return Synthetic()
+
+
 # --------------------------------------------------------------------------- servers
 
 def _serve_ours(workdir: Path) -> None:
@@ -54,9 +102,7 @@ def _serve_ours(workdir: Path) -> None:
     from twisted.internet import reactor
 
     from agent.clock import SystemClock
-    from bench.bench_serialize import guest_instance
     from provider.operations import Dispatcher
-    from provider.providers.base import InstanceProvider
     from provider.providers.registry import ProviderRegistry
     from provider.schema import Schema
     from provider.server import CIMServer
@@ -65,30 +111,8 @@ def _serve_ours(workdir: Path) -> None:
     mof = workdir / "bench.mof"
     schema = Schema.load(namespaces={"root/cimv2": ["qualifiers.mof", str(mof)]})
 
-    class Synthetic(InstanceProvider):
-        namespaces = ("root/cimv2",)
-        classnames = ("PRB_VirtualSystem", "PRB_ManySystem")
-
-        def enumerate(self, ctx, classname):
-            count = ENUM_COUNT if classname.lower() == "prb_virtualsystem" else PULL_COUNT
-            for i in range(count):
-                inst = guest_instance(i)
-                if classname.lower() != "prb_virtualsystem":
-                    inst.classname = classname
-                    inst.path.classname = classname
-                    inst["CreationClassName"] = classname
-                    inst.path.keybindings["CreationClassName"] = classname
-                yield inst
-
-        def get(self, ctx, path):
-            name = path.keybindings.get("Name", "")
-            m = re.fullmatch(r"guest(\d{4,})", str(name))
-            if not m or int(m.group(1)) >= ENUM_COUNT:
-                return None
-            return guest_instance(int(m.group(1)))
-
     registry = ProviderRegistry(schema)
-    registry.register(Synthetic())
+    registry.register(synthetic_provider(schema))
     clock = SystemClock()
     dispatcher = Dispatcher(schema, registry, clock=clock, host_name=socket.getfqdn())
     settings = Settings(bind="127.0.0.1", port=0, state_dir=workdir / "state",
@@ -202,28 +226,16 @@ def _pipeline_breakdown(work: Path) -> tuple[float, float]:
     import socket
 
     from agent.clock import SystemClock
-    from bench.bench_serialize import guest_instance
     from provider import cimxml
     from provider.messages import Principal
     from provider.operations import Dispatcher
-    from provider.providers.base import InstanceProvider
     from provider.providers.registry import ProviderRegistry
     from provider.schema import Schema
 
     schema = Schema.load(namespaces={"root/cimv2": ["qualifiers.mof", str(work / "bench.mof")]})
 
-    class Synthetic(InstanceProvider):
-        namespaces = ("root/cimv2",)
-        classnames = ("PRB_VirtualSystem",)
-
-        def enumerate(self, ctx, classname):
-            return (guest_instance(i) for i in range(ENUM_COUNT))
-
-        def get(self, ctx, path):
-            return guest_instance(42)
-
     registry = ProviderRegistry(schema)
-    registry.register(Synthetic())
+    registry.register(synthetic_provider(schema))
     dispatcher = Dispatcher(schema, registry, clock=SystemClock(), host_name=socket.getfqdn())
     principal = Principal("admin", "admin", source="127.0.0.1")
 
@@ -239,7 +251,7 @@ def _pipeline_breakdown(work: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    from bench.bench_serialize import floor, guest_values
+    from bench.bench_serialize import floor
 
     with tempfile.TemporaryDirectory(prefix="bench_https.") as tmp:
         work = Path(tmp)

@@ -242,3 +242,29 @@ def test_reference_keys_of_an_association(schema):
 
 def test_slot_names_guard_matches_this_pywbem():
     assert base._FAST_MAKE
+
+
+def test_datetime_strings_parse_once_and_stay_equal(schema, monkeypatch):
+    """The fast path remembers CIMDateTime objects by their exact string (they are
+    immutable); results equal pywbem's, bad strings are never remembered, and the memory is
+    bounded."""
+    monkeypatch.setattr(base, "_DATETIMES", {})
+    monkeypatch.setattr(base, "_DATETIMES_MAX", 3)
+    f = InstanceFactory.for_class(schema, "root/cimv2", "TFY_All")
+    values = {"InstanceID": "k", "Slot": 1, "DT": "20261127043000.123456+060",
+              "DTA": ["20260101120000.000000+000", "00000001020304.000005:000"]}
+    first = assert_same(f, values)
+    second = assert_same(f, values)
+    assert second["DT"] is first["DT"]                  # shared, immutable
+    assert str(second["DT"]) == "20261127043000.123456+060"
+    with pytest.raises(ValueError):
+        f.make(dict(values, DT="yesterday"))
+    assert "yesterday" not in base._DATETIMES
+    for i in range(10):
+        assert_same(f, dict(values, DT=f"2026112704300{i}.000000+000"))
+    assert len(base._DATETIMES) <= 3
+    # equal instants written with different offsets stay distinct texts
+    a = f.make(dict(values, DT="20260101120000.000000+000"))
+    b = f.make(dict(values, DT="20260101130000.000000+060"))
+    assert str(a["DT"]) != str(b["DT"])
+

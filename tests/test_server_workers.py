@@ -103,3 +103,52 @@ def test_a_failing_callback_does_not_kill_the_worker(pool):
 def test_size_must_be_positive():
     with pytest.raises(ValueError):
         WorkerPool(0)
+
+
+def test_one_request_after_another_stays_on_the_warm_thread(pool):
+    """Work that arrives after the previous result came back goes to the thread that went
+    idle last (the same one), not to the threads in turn."""
+    seen = []
+    for _ in range(20):
+        done = threading.Event()
+        pool.callInThreadWithCallback(lambda ok, r, e=done: e.set(),
+                                      lambda: seen.append(threading.current_thread().name))
+        assert done.wait(5)
+    assert len(set(seen[1:])) == 1, seen
+
+
+def test_a_burst_is_spread_and_every_item_runs_once(pool):
+    """Many items at once: each runs exactly once, whichever thread takes it; none is lost
+    when a woken thread finds that a busy one took its item first."""
+    ran, lock = [], threading.Lock()
+    all_done = threading.Semaphore(0)
+
+    def job(i):
+        with lock:
+            ran.append(i)
+
+    for i in range(500):
+        pool.callInThreadWithCallback(lambda ok, r: all_done.release(), job, i)
+    for _ in range(500):
+        assert all_done.acquire(timeout=5)
+    assert sorted(ran) == list(range(500))
+
+
+def test_work_queued_from_a_result_callback_runs_on_another_idle_thread(pool):
+    """A callback that queues more work and waits for it (the worker delivering is
+    listed idle but still busy) must not wait on itself."""
+    inner_done = threading.Event()
+    outer_done = threading.Event()
+    where = {}
+
+    def callback(ok, result):
+        pool.callInThreadWithCallback(
+            lambda ok2, r2: inner_done.set(),
+            lambda: where.setdefault("inner", threading.current_thread().name))
+        where["waited"] = inner_done.wait(5)
+        where["outer"] = threading.current_thread().name
+        outer_done.set()
+
+    pool.callInThreadWithCallback(callback, lambda: None)
+    assert outer_done.wait(10)
+    assert where["waited"] and where["inner"] != where["outer"]

@@ -93,6 +93,9 @@ class _GuestCache:
 
     def refresh(self) -> None:
         store = self.core.store
+        if self.generation is not None and \
+                self.generation == getattr(self.core._reads_at, "generation", None):
+            return        # the caller checked the store at this generation a moment ago
         if store.generation() == self.generation:
             return
         with store.snapshot() as snap, self.lock:   # lock order: store, then cache
@@ -235,6 +238,7 @@ class AgentCore:
         self.state_dir = resolve_state_dir(state_dir)
         self.clock: Clock = clock or SystemClock()
         self._actor_local = threading.local()
+        self._reads_at = threading.local()
         self.actor = actor or default_actor()
         self.store = Store(self.state_dir, clock=self.clock, actor=self.actor)
         if host is None:
@@ -394,6 +398,38 @@ class AgentCore:
             if rt.state in ACTIVE_STATES and rt.memory is not None and rt.memory.driver:
                 out[rec.uuid] = resident_mb(rec.current.memory_mb, rt.memory.current_mb)
         return out
+
+    @contextmanager
+    def reads_at(self, generation: int):
+        """Reads made inside (on this thread) trust the cached guests when they hold the
+        store at `generation`, which the caller has just read: one store check serves a
+        view made of many reads, each of which would check again. A change committed
+        meanwhile is seen by the caller's next check."""
+        before = getattr(self._reads_at, "generation", None)
+        self._reads_at.generation = generation
+        try:
+            yield self
+        finally:
+            self._reads_at.generation = before
+
+    def views_valid_until(self, now: float) -> float:
+        """Until when (wall clock) every view derived from the store as it is now stays as
+        it is at `now`, unless someone commits: the next instant the clock alone changes a
+        guest's derived state (a phase transition, a memory move step), math.inf when none
+        can; `now` (nothing may be kept) when the backend cannot tell. With the store
+        generation it keys the caches of views shared between requests."""
+        self._cache.refresh()
+        return self.driver.valid_until(self._cache.index()["started"], now)
+
+    def usage_valid_until(self, now: float) -> float:
+        """The same for the CPU usage figures (hpvmstatus -r): they advance with the clock
+        while any guest runs (`now`); with none running they stay as they are as long as the
+        other views do."""
+        self._cache.refresh()
+        for rec in self._cache.index()["started"]:
+            if self.driver.runtime_of(rec).state in ACTIVE_STATES:
+                return now
+        return self.views_valid_until(now)
 
     def model_facts(self, guest: Guest):
         """What hpvmmodel set for the guest (installed OS, guest kit, workload)."""

@@ -585,14 +585,17 @@ class StatusViews:
         return list(self.running_guests().values())
 
     # -- hpvmstatus -r
-    def resource_allocation(self, name=None, number=None) -> list[ResourceAllocation]:
+    def resource_allocation(self, name=None, number=None, *,
+                            usage: dict | None = None) -> list[ResourceAllocation]:
         """Entitlement and usage from the model's CPU accounting (agent.cpu): a running guest
         gets what its work asks while the host has room for all, and is held to its
         entitlement when the host is contended. Cumulative usage is in millions of host
-        CPU cycles since the guest booted."""
+        CPU cycles since the guest booted. `usage`: a `cpu_usage()` the caller already
+        read (one read of the accounting serves several views)."""
         guests, _bad = self._sv_select(name, number)
         rts = self._sv_runtimes(guests)
-        usage = self.cpu_usage()
+        if usage is None:
+            usage = self.cpu_usage()
         now = self.clock.now()
         host = self.host
         capacity = host.cpus * host.cpu_mhz

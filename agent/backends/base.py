@@ -110,6 +110,13 @@ class Driver(ABC):
         """Persist what time has decided (a finished graceful stop). True: it went Off."""
         return False
 
+    def valid_until(self, records, now: float) -> float:
+        """The next instant (wall clock, after `now`) the runtime derived for any of
+        `records` (the started guests' `GuestRecord`s) changes with no new stored fact;
+        math.inf when none will. The default, for a backend that cannot tell (real guests
+        change on their own), is `now`: nothing derived may be kept."""
+        return now
+
     def runtimes(self, guests) -> dict[str, GuestRuntime]:
         """Runtime state of many guests, keyed by UUID (drivers may batch this)."""
         return {g.uuid: self.runtime(g) for g in guests}

@@ -172,6 +172,47 @@ class IvmDriver(Driver):
         facts, model = memo["facts"], memo["model"]
         return self.derive(facts, model, rec.current, pending_next=rec.next is not None)
 
+    def valid_until(self, records, now: float) -> float:
+        """The model's state is facts + clock: the next instant it moves is the earliest
+        phase transition (Booting -> On (EFI) -> On (OS), Stopping -> Off) or memory move
+        step of a started guest still to come."""
+        until = math.inf
+        for rec in records:
+            until = min(until, self._record_valid_until(rec, now))
+        return until
+
+    def _record_valid_until(self, rec, now: float) -> float:
+        if rec.runtime_text is None or rec.current is None:
+            return math.inf
+        memo = rec.memo
+        if "facts" not in memo:
+            memo["facts"] = RuntimeFacts.parse(rec.runtime_text)
+            memo["model"] = ModelFacts.parse(rec.model_text)
+        facts, model = memo["facts"], memo["model"]
+        if facts.phase not in ("running", "stopping"):
+            return math.inf
+        moments = [facts.started_at + self.timing("efi_seconds")]
+        os_at = self.os_ready_at(facts, model)
+        if os_at is not None:
+            moments.append(os_at)
+        if facts.phase == "stopping":
+            moments.append(facts.stop_at + self.timing("stop_seconds"))
+        rt = self.derive(facts, model, rec.current, pending_next=rec.next is not None)
+        if rt.memory is not None and rt.memory.moving:
+            since = facts.mem_since if facts.mem_target is not None else os_at
+            rate = self.timing("memory_mb_per_second")
+            if since is None or rate <= 0:
+                return now
+            chunks = int(max(0.0, now - since) * rate // CHUNK_MB)
+            # a little early rather than late: float rounding must not hide a step; a step
+            # that close is due now (nothing kept)
+            step_at = since + (chunks + 1) * CHUNK_MB / rate - 1e-6
+            if step_at <= now:
+                return now
+            moments.append(step_at)
+        later = [t for t in moments if t > now]
+        return min(later) if later else math.inf
+
     def os_ready_at(self, facts: RuntimeFacts, model: ModelFacts) -> float | None:
         """When the guest OS is up: EFI reached, the OS installed, then os_boot_seconds."""
         if not model.os:

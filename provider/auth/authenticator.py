@@ -1,16 +1,15 @@
 """Who is this? HTTP Basic credentials (user file or PAM) and client certificates -> Principal.
 
 `verify` is the slow path (scrypt or PAM; call it off the reactor). `cached` is the fast
-path: credentials verified in the last `cache_ttl` seconds are remembered under an HMAC of
-user *and* password with a per-process key, so a wrong password can never match an entry and
-the cache holds no password. Entries die when the user file changes.
+path: credentials verified in the last `cache_ttl` seconds are remembered under a MAC (keyed
+BLAKE2b) of user *and* password with a per-process key, so a wrong password can never match
+an entry and the cache holds no password. Entries die when the user file changes.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -79,8 +78,10 @@ class Authenticator:
 
     # -- the fast path -------------------------------------------------------------------------
     def _cache_key(self, user: str, password: str) -> bytes:
-        return hmac.new(self._key, user.encode() + b"\0" + password.encode(),
-                        hashlib.sha256).digest()
+        # Keyed BLAKE2b (a MAC by design, RFC 7693): this runs on the reactor for every
+        # request, and OpenSSL's HMAC costs ~10 us there against ~3 us for hashlib's BLAKE2b.
+        return hashlib.blake2b(user.encode() + b"\0" + password.encode(), key=self._key,
+                               digest_size=32).digest()
 
     def cached(self, user: str, password: str, source: str) -> Principal | None:
         key = self._cache_key(user, password)

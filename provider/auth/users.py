@@ -88,6 +88,7 @@ class UserFile:
     def __init__(self, state_dir: Path):
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / USERS_FILE
+        self._path_str = str(self.path)       # version() runs on every request
         self._lock_path = self.state_dir / (USERS_FILE + ".lock")
 
     # -- reading ----------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class UserFile:
     def version(self) -> tuple:
         """Identity of the file's current contents (changes with every rewrite)."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._path_str)
         except FileNotFoundError:
             return ()
         return (st.st_ino, st.st_mtime_ns, st.st_size)

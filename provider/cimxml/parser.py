@@ -26,6 +26,7 @@ from pywbem import (CIMClass, CIMClassName, CIMInstance, CIMInstanceName, CIMMet
                     CIMParameter, CIMProperty, CIMQualifier, CIMQualifierDeclaration,
                     NocaseDict)
 
+from provider.instance_names import instance_name
 from provider.messages import CIMRequest, RawParam
 from provider.cimxml.embedded_mof import instance_from_mof, is_mof
 from provider.cimxml.values import CIM_TYPES, format_value, parse_boolean, parse_number, \
@@ -385,7 +386,7 @@ class _Converter:
             else:
                 keys[key] = self.value_reference(v, depth + 2)
         try:
-            return CIMInstanceName(classname, keys)
+            return instance_name(classname, keys)
         except (TypeError, ValueError) as e:
             raise _Fault(f"invalid instance name of {classname}: {e}") from None
 

@@ -42,8 +42,16 @@ class CIMHeaders:
         return f"{self.mpost_ns}-{name}" if self.mpost_ns else name
 
 
+_ENCODED: dict[str, bytes] = {}     # header name -> its lower-case octets (bounded below)
+
+
 def _get(request, name: str) -> str | None:
-    values = request.requestHeaders.getRawHeaders(name.encode("latin-1"))
+    key = _ENCODED.get(name)
+    if key is None:
+        key = name.lower().encode("latin-1")
+        if len(_ENCODED) < 512:             # the CIM names, and M-POST's NN- forms of them
+            _ENCODED[name] = key
+    values = request.requestHeaders.getRawHeaders(key)
     if not values:
         return None
     return values[0].decode("latin-1").strip()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
+from provider.instance_names import relocated
 from provider.operations.classinfo import class_info, nocase_keys
 
 # IPARAMVALUE names each intrinsic operation accepts (DSP0200 1.4), besides the namespace.
@@ -130,10 +131,7 @@ def get_instance_name(params, name: str, namespace: str) -> CIMInstanceName:
         raise invalid(f"parameter {name} is required")
     if not isinstance(value, CIMInstanceName):
         raise invalid(f"{name} must be an instance path")
-    path = value.copy()
-    path.namespace = namespace
-    path.host = None
-    return path
+    return relocated(value, namespace)
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,11 @@ _SLOW = object()      # "this value needs pywbem's conversion"
 _new_property = pywbem.CIMProperty.__new__
 _new_instance = CIMInstance.__new__
 _new_path = CIMInstanceName.__new__
+# CIMDateTime parsed from the exact string form (a regex and several objects each): the same
+# timestamps come back request after request (install dates, state changes), and a
+# CIMDateTime is immutable, so instances may share one. Bounded; emptied when full.
+_DATETIMES: dict[str, pywbem.CIMDateTime] = {}
+_DATETIMES_MAX = 4096
 # keybinding values pywbem stores unchanged (see pywbem._cim_obj._cim_keybinding)
 _KEEPS_AS_IS = (str, bool, pywbem.CIMType)
 
@@ -306,12 +311,18 @@ def _exact(cim_type: str):
             return value if value is True or value is False else _SLOW
         return conv
     if cim_type == "datetime":
-        def conv(value, _t=pywbem.CIMDateTime):
+        def conv(value, _t=pywbem.CIMDateTime, _seen=_DATETIMES):
             kind = type(value)
             if kind is _t:
                 return value
             if kind is str:
-                return _t(value)
+                hit = _seen.get(value)
+                if hit is None:
+                    hit = _t(value)
+                    if len(_seen) >= _DATETIMES_MAX:
+                        _seen.clear()
+                    _seen[value] = hit
+                return hit
             return _SLOW
         return conv
     py_type = pywbem.type_from_name(cim_type)    # Uint8 ... Real64

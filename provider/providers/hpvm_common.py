@@ -1,10 +1,14 @@
 """What every HPVM_ family shares: the per-request agent snapshot, the key and InstanceID
 formats of docs/cim-classes.md, and who may see what.
 
-* `snapshot(ctx, model)`: one read of the agent per request (``ctx.memo``), whatever number
-  of classes or association targets the request touches. Nothing is copied at start: the
-  next request reads the agent again, so a change made by an hpvm command is visible at once.
-  Each part (guests, vswitches, device database...) is read on first use only.
+* `snapshot(ctx, model)`: the agent as one request sees it (``ctx.memo``), whatever number
+  of classes or association targets the request touches. Each part (guests, vswitches,
+  device database, CPU usage...) is computed on first use only, and shared with the next
+  requests while the store generation is the same and the backend says the clock has not
+  moved the derived state (`SharedViews`): one store check per request when nothing
+  changed. Nothing is copied at start: a change made by an hpvm command moves the
+  generation, so it is visible to the next request; a time-driven change (boot phases,
+  memory moves) ends the sharing when it is due.
 * `Model`: instance factories of every class (built once at install) and the path builders.
 * `classify(path)`: which object a path names (host, guest, device, setting...) and the
   guest it belongs to, for targeted association lookups and visibility.
@@ -197,46 +201,112 @@ class GuestEntry:
         return self.state in ACTIVE_STATES
 
 
-class Snapshot:
-    """The agent as one request sees it. Each part is read on first use, once."""
+class SharedViews:
+    """The agent's derived views, shared by every request while the data they show cannot
+    have changed: one `Epoch` per (store generation, validity time). A commit by anyone
+    (this server or an hpvm command in another process) moves the generation; the backend
+    says until when the views derived from the stored facts and the clock stay as they are
+    (`Agent.views_valid_until`: the next phase transition or memory step of a started
+    guest; now, i.e. no sharing, when it cannot tell). A console's sweep over unchanged
+    data computes each view once; the next request after a change computes it again."""
 
     def __init__(self, agent, lock):
         self.agent = agent
+        self.lock = lock
+        self.epoch: Epoch | None = None
+
+    def current(self) -> tuple["Epoch", float]:
+        """(the epoch of the store and clock as they are now, now)."""
+        agent = self.agent
+        with self.lock:
+            generation = agent.store.generation()       # the one store check of a request
+            now = agent.clock.now()
+            ep = self.epoch
+            if ep is not None and ep.generation == generation and now < ep.valid_until:
+                return ep, now
+            with agent.reads_at(generation):
+                ep = Epoch(generation, agent.views_valid_until(now),
+                           agent.usage_valid_until(now))
+            self.epoch = ep
+            return ep, now
+
+
+class Epoch:
+    """The views of one store generation, valid until `valid_until` (wall clock); the
+    CPU usage figures (which advance with the clock while a guest runs) until
+    `usage_until`. `parts` holds what was computed so far."""
+
+    __slots__ = ("generation", "valid_until", "usage_until", "parts")
+
+    def __init__(self, generation: int, valid_until: float, usage_until: float):
+        self.generation = generation
+        self.valid_until = valid_until
+        self.usage_until = usage_until
+        self.parts: dict = {}
+
+
+class Snapshot:
+    """The agent as one request sees it. Each part is computed on first use, once, and
+    shared with later requests of the same `Epoch` (see `SharedViews`); parts that the
+    clock moves while guests run (`ticking`) are shared only while no guest runs."""
+
+    def __init__(self, agent, lock, shared: SharedViews | None = None):
+        self.agent = agent
         self.lock = lock          # the one lock around the shared Agent (reads and changes)
-        self._one: dict[str, GuestEntry | None] = {}
-        self._visible: dict = {}
+        if shared is None:
+            shared = SharedViews(agent, lock)
+        self.epoch, self._now = shared.current()
+        self._local: dict = {}
+
+    def part(self, name: str, compute, *, ticking: bool = False):
+        """The view `name`, computed by `compute()` (under the agent lock) when this epoch
+        has not computed it yet."""
+        ep = self.epoch
+        parts = self._local if ticking and self._now >= ep.usage_until else ep.parts
+        try:
+            return parts[name]
+        except KeyError:
+            pass
+        with self.lock, self.agent.reads_at(ep.generation):
+            if name not in parts:
+                parts[name] = compute()
+            return parts[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.epoch.parts
 
     # -- guests
-    @functools.cached_property
+    @property
     def entries(self) -> list[GuestEntry]:
         """Every guest, valid ones in VM number order, then the invalid ones."""
+        return self.part("entries", self._entries)
+
+    def _entries(self) -> list[GuestEntry]:
         from agent.api.views import GuestDetails
-        with self.lock:
-            details = [d for d in self.agent.status_details() if isinstance(d, GuestDetails)]
-            invalid = self.agent.invalid_guests()
-            out = [self._entry(d, None) for d in details]
+        details = [d for d in self.agent.status_details() if isinstance(d, GuestDetails)]
+        invalid = self.agent.invalid_guests()
+        out = [self._entry(d, None) for d in details]
         out += [GuestEntry(b.uuid, b.name, invalid=b) for b in invalid]
         return out
 
-    @functools.cached_property
+    @property
     def configs(self) -> dict:
         """uuid -> stored configuration (agent.guest.Guest) of the -V views, read only
         when a value needs more than the views show."""
-        with self.lock:
-            return {g.uuid: g for g in self.agent.guests()}
+        return self.part("configs", lambda: {g.uuid: g for g in self.agent.guests()})
 
     def config_of(self, entry: GuestEntry):
         if entry.config is None and entry.details is not None:
             entry.config = self.configs.get(entry.uuid)
         return entry.config
 
-    @functools.cached_property
+    @property
     def by_uuid(self) -> dict[str, GuestEntry]:
-        return {e.uuid: e for e in self.entries}
+        return self.part("by_uuid", lambda: {e.uuid: e for e in self.entries})
 
-    @functools.cached_property
+    @property
     def by_name(self) -> dict[str, GuestEntry]:
-        return {e.name: e for e in self.entries}
+        return self.part("by_name", lambda: {e.name: e for e in self.entries})
 
     def _entry(self, d, config) -> GuestEntry:
         e = GuestEntry(d.machine.uuid, d.machine.name, details=d, config=config)
@@ -255,83 +325,86 @@ class Snapshot:
         """One guest, without reading the others when the whole list is not loaded yet."""
         if not uuid:
             return None
-        if "entries" in self.__dict__:
+        if self.has("entries"):
             return self.by_uuid.get(uuid)
-        if uuid in self._one:
-            return self._one[uuid]
+        return self.part(("guest", uuid), lambda: self._one(uuid))
+
+    def _one(self, uuid: str) -> GuestEntry | None:
+        from agent.api.views import GuestDetails
         from agent.errors import AgentError
-        entry = None
-        with self.lock:
-            try:
-                config = self.agent.find_by_uuid(uuid)
-                details = self.agent.status_details(name=config.name)
-                from agent.api.views import GuestDetails
-                if details and isinstance(details[0], GuestDetails) \
-                        and details[0].machine.uuid == uuid:
-                    entry = self._entry(details[0], config)
-            except AgentError:
-                bad = [b for b in self.agent.invalid_guests() if b.uuid == uuid]
-                entry = GuestEntry(uuid, bad[0].name, invalid=bad[0]) if bad else None
-        self._one[uuid] = entry
-        return entry
+        try:
+            config = self.agent.find_by_uuid(uuid)
+            details = self.agent.status_details(name=config.name)
+            if details and isinstance(details[0], GuestDetails) \
+                    and details[0].machine.uuid == uuid:
+                return self._entry(details[0], config)
+        except AgentError:
+            bad = [b for b in self.agent.invalid_guests() if b.uuid == uuid]
+            return GuestEntry(uuid, bad[0].name, invalid=bad[0]) if bad else None
+        return None
 
     # -- the host
-    @functools.cached_property
+    @property
     def host(self):
         return self.agent.host
 
-    @functools.cached_property
+    @property
     def host_info(self):
-        with self.lock:
-            return self.agent.host_info()
+        return self.part("host_info", self.agent.host_info)
 
-    @functools.cached_property
+    @property
     def resources(self):
-        with self.lock:
-            return self.agent.host_resources()
+        return self.part("resources", self.agent.host_resources)
 
-    @functools.cached_property
+    @property
     def scheduler(self):
-        with self.lock:
-            return self.agent.scheduler_mode()
+        return self.part("scheduler", self.agent.scheduler_mode)
 
-    @functools.cached_property
+    @property
     def multi_server(self):
-        with self.lock:
-            return self.agent.multi_server()
+        return self.part("multi_server", self.agent.multi_server)
+
+    # -- CPU accounting (hpvmstatus -r): moves with the clock while a guest runs
+    @property
+    def cpu_usage(self) -> dict:
+        """uuid -> (per-vCPU MHz, million cycles since boot): one read per request."""
+        return self.part("cpu_usage", self.agent.cpu_usage, ticking=True)
+
+    @property
+    def allocations(self) -> dict:
+        """name -> the guest's `hpvmstatus -r` row, from this request's CPU usage read."""
+        usage = self.cpu_usage
+        return self.part("allocations", lambda: {
+            r.name: r for r in self.agent.resource_allocation(usage=usage)}, ticking=True)
 
     # -- vswitches and the device database
-    @functools.cached_property
+    @property
     def vswitches(self) -> list:
-        with self.lock:
-            return self.agent.vswitch_details()
+        return self.part("vswitches", self.agent.vswitch_details)
 
-    @functools.cached_property
+    @property
     def switch_by_name(self) -> dict:
-        return {d.summary.name: d for d in self.vswitches}
+        return self.part("switch_by_name", lambda: {d.summary.name: d for d in self.vswitches})
 
-    @functools.cached_property
+    @property
     def summaries(self) -> list:
         """The vswitches as hpvmnet lists them (one read of the vswitch table, without the
         guests' vNICs that `vswitches` adds)."""
-        if "vswitches" in self.__dict__:
+        if self.has("vswitches"):
             return [d.summary for d in self.vswitches]
-        with self.lock:
-            return self.agent.vswitch_summaries()
+        return self.part("summaries", self.agent.vswitch_summaries)
 
-    @functools.cached_property
+    @property
     def switch_names(self) -> list[str]:
-        return [s.name for s in self.summaries]
+        return self.part("switch_names", lambda: [s.name for s in self.summaries])
 
-    @functools.cached_property
+    @property
     def device_entries(self) -> list:
-        with self.lock:
-            return self.agent.list_devices("all")
+        return self.part("device_entries", lambda: self.agent.list_devices("all"))
 
-    @functools.cached_property
+    @property
     def device_db(self):
-        with self.lock:
-            return self.agent.device_db()
+        return self.part("device_db", self.agent.device_db)
 
     # -- visibility
     def visible_uuids(self, ctx: Context) -> frozenset[str] | None:
@@ -339,12 +412,8 @@ class Snapshot:
         p = ctx.principal
         if p.role in HOST_ROLES:
             return None
-        k = (p.user, p.groups)
-        hit = self._visible.get(k)
-        if hit is None:
-            hit = self._visible[k] = frozenset(
-                e.uuid for e in self.entries if guest_rights(p, e))
-        return hit
+        return self.part(("visible", p.user, p.groups), lambda: frozenset(
+            e.uuid for e in self.entries if guest_rights(p, e)))
 
     def visible_entries(self, ctx: Context) -> list[GuestEntry]:
         allowed = self.visible_uuids(ctx)
@@ -367,6 +436,16 @@ class Snapshot:
         if ref.uuid is None:
             return False
         return self.may_see_guest(ctx, self.guest(ref.uuid))
+
+
+def shared_values(snap: Snapshot, ctx: Context, key, compute) -> Iterable[dict]:
+    """The property value dicts `compute()` yields (made from the snapshot's views only),
+    shared by the requests of one epoch when the client asks for every property: a
+    console's repeated sweep then only builds the instances. Never for values that move
+    with the clock (CPU usage)."""
+    if ctx.property_list is not None:
+        return compute()
+    return snap.part(("values",) + key, lambda: list(compute()))
 
 
 def guest_rights(principal, entry_or_guest) -> frozenset[str]:
@@ -407,7 +486,7 @@ def model_for(env) -> "Model | None":
 
 def snapshot(ctx: Context, model: "Model") -> Snapshot:
     return ctx.memo(("hpvm-snapshot", id(model.agent)),
-                    lambda: Snapshot(model.agent, model.lock))
+                    lambda: Snapshot(model.agent, model.lock, model.views))
 
 
 # -- the model: factories and paths ---------------------------------------------------------
@@ -422,6 +501,7 @@ class Model:
         from provider.providers.hpvm_jobs import agent_lock
         # The Agent object keeps per-call state: reads take the lock the changes take.
         self.lock = agent_lock(env)
+        self.views = SharedViews(self.agent, self.lock)
         self._factories: dict[str, InstanceFactory] = {}
         self._lock = threading.Lock()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from agent.resources import NetworkResource, StorageResource, format_resource, parse_mac
 from provider.providers.hpvm_common import (HOST_CLASS, HpvmProvider, host_wide,
                                             misc_device_id, model_for, network_device_id,
-                                            storage_device_id)
+                                            shared_values, storage_device_id)
 from provider.providers.hpvm_workload import hundredths, vcpu_usage
 
 MB = 1024 * 1024
@@ -38,10 +38,15 @@ class IODeviceProvider(HpvmProvider):
     guest_owned = True
 
     def for_guest(self, ctx, snap, entry, classname):
-        d = entry.details
-        if d is None:
+        if entry.details is None:
             return
         f = self.m.f("HPVM_IODevice")
+        for v in shared_values(snap, ctx, ("HPVM_IODevice", entry.uuid),
+                               lambda: self._values(ctx, snap, entry)):
+            yield f.make(v, ctx)
+
+    def _values(self, ctx, snap, entry):
+        d = entry.details
         base = {"SystemCreationClassName": "HPVM_Guest", "SystemName": entry.uuid,
                 "CreationClassName": "HPVM_IODevice"}
         keys_only = ctx.keys_only
@@ -55,7 +60,7 @@ class IODeviceProvider(HpvmProvider):
                          BackingType=s.storage, BackingDevice=s.location,
                          GuestName=entry.name, EnabledState=enabled,
                          ResourceSpecification=spec(storage_resource(s)))
-            yield f.make(v, ctx)
+            yield v
         for n in d.network:
             v = dict(base, DeviceID=network_device_id(n))
             if not keys_only:
@@ -67,7 +72,7 @@ class IODeviceProvider(HpvmProvider):
                          ResourceSpecification=spec(network_resource(n)))
                 if ctx.wants("IPAddress"):
                     v["IPAddress"] = vnic_ip(snap, entry, n)
-            yield f.make(v, ctx)
+            yield v
         for misc in d.misc:
             v = dict(base, DeviceID=misc_device_id(misc))
             if not keys_only:
@@ -78,7 +83,7 @@ class IODeviceProvider(HpvmProvider):
                          EnabledState=enabled,
                          ResourceSpecification=format_misc(MiscDevice(
                              misc.device, misc.adapter, misc.storage, misc.location)))
-            yield f.make(v, ctx)
+            yield v
 
 
 def vnic_ip(snap, entry, n) -> str | None:

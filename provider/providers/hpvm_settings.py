@@ -15,7 +15,7 @@ from agent.sizes import MAX_PERCENT, MIN_PERCENT
 from agent.vswitch import MAX_PORTS
 from provider.providers.hpvm_common import (HpvmProvider, alloc_caps_id, host_wide,
                                             model_for, network_device_id, pool_id, rasd_id,
-                                            storage_device_id, vssd_id)
+                                            shared_values, storage_device_id, vssd_id)
 from provider.providers.hpvm_devices import network_resource, spec, storage_resource
 from provider.providers.hpvm_workload import guest_usage
 
@@ -151,6 +151,11 @@ class StorageRASDProvider(HpvmProvider):
 
     def for_guest(self, ctx, snap, entry, classname):
         f = self.m.f(STOR)
+        for v in shared_values(snap, ctx, (STOR, entry.uuid),
+                               lambda: self._values(ctx, entry)):
+            yield f.make(v, ctx)
+
+    def _values(self, ctx, entry):
         for d, nxt in configurations(entry):
             for s in d.storage:
                 dev_id = storage_device_id(s)
@@ -166,7 +171,7 @@ class StorageRASDProvider(HpvmProvider):
                              Target=s.target, BackingType=s.storage, VirtualQuantity=1,
                              VirtualQuantityUnits="count",
                              ResourceSpecification=spec(storage_resource(s)))
-                yield f.make(v, ctx)
+                yield v
 
 
 class EthernetRASDProvider(HpvmProvider):
@@ -178,6 +183,11 @@ class EthernetRASDProvider(HpvmProvider):
 
     def for_guest(self, ctx, snap, entry, classname):
         f = self.m.f(NET)
+        for v in shared_values(snap, ctx, (NET, entry.uuid),
+                               lambda: self._values(ctx, entry)):
+            yield f.make(v, ctx)
+
+    def _values(self, ctx, entry):
         for d, nxt in configurations(entry):
             for n in d.network:
                 v = {"InstanceID": rasd_id(entry.uuid, network_device_id(n), nxt)}
@@ -188,7 +198,7 @@ class EthernetRASDProvider(HpvmProvider):
                              AdapterType=n.adapter, Bus=n.bus, DeviceNumber=n.slot,
                              VswitchPort=n.port, VirtualQuantity=1, VirtualQuantityUnits="count",
                              ResourceSpecification=spec(network_resource(n)))
-                yield f.make(v, ctx)
+                yield v
 
 
 # -- allocation templates (DSP1043), host-wide ------------------------------------------------

@@ -110,10 +110,9 @@ def hundredths(percent) -> int | None:
 
 def guest_usage(snap, entry):
     """The guest's `hpvmstatus -r` row (agent.api.views.ResourceAllocation) as of this
-    request, or None for a guest the view does not list. All guests are read at once."""
-    rows = _memo(snap, "_wlm_rows",
-                 lambda: {r.name: r for r in snap.agent.resource_allocation()})
-    return rows.get(entry.name)
+    request, or None for a guest the view does not list. All guests are read at once, from
+    the one CPU usage read of the request (`Snapshot.cpu_usage`)."""
+    return snap.allocations.get(entry.name)
 
 
 def vcpu_usage(snap, entry) -> list[tuple[int, float, float, int]]:
@@ -123,20 +122,10 @@ def vcpu_usage(snap, entry) -> list[tuple[int, float, float, int]]:
     row = guest_usage(snap, entry)
     if row is None or not entry.active or not row.vcpus:
         return []
-    usage = _memo(snap, "_wlm_usage", snap.agent.cpu_usage)
-    per_vcpu_mhz, total = usage.get(entry.uuid, (0.0, 0.0))
+    per_vcpu_mhz, total = snap.cpu_usage.get(entry.uuid, (0.0, 0.0))
     mhz = snap.host.cpu_mhz
     return [(int(total / row.vcpus), round(100.0 * per_vcpu_mhz / mhz, 1), 0.0,
              int(round(per_vcpu_mhz)))] * row.vcpus
-
-
-def _memo(snap, attr: str, read):
-    value = snap.__dict__.get(attr)
-    if value is None:
-        with snap.lock:
-            value = read()
-        snap.__dict__[attr] = value
-    return value
 
 
 # -- the periodic tick --------------------------------------------------------------------
