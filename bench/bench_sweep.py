@@ -9,7 +9,8 @@ their ports, the pools -- one request per class on one keep-alive connection.
 
 The baseline: a synthetic provider in the same server (same schema, dispatcher, serializer,
 TLS) with one class per sweep class, the same number of instances as that class returned,
-padded to the same bytes per instance, enumerated the same way. Its instances are built on
+with the same number of properties and padded to the same bytes per instance on average,
+enumerated the same way. Its instances are built on
 each request through `InstanceFactory` from plain Python values (strings, ints, lists), as
 every provider of this server builds its own -- none serves pre-built objects. The ratio
 sweep / baseline is then what the VM model costs beyond producing the same instances the
@@ -47,7 +48,7 @@ GUESTS = 256
 DEVICES = 8
 VSWITCHES = 8
 ROUNDS = 5
-FULL, SMALL = 20, 8                # properties of a plain instance
+FULL = 20                          # properties of the guest shape, the most a plain instance has
 TIMES: dict[str, list[float]] = {}  # seconds per request, by class
 PROPS: dict[str, float] = {}        # properties per instance returned, by class
 # a request may look at the host, the guests, the vswitches, the device database and the
@@ -295,20 +296,20 @@ def sweep(conn, server: Server, classes, *, per_request=None,
 
 
 def calibrate(conn, server: Server, work: Path, real: dict) -> dict:
-    """The baseline plan: per sweep class as many plain instances, as big on average.
-    Plain instances have 20 properties (FULL) or 8 (SMALL), padded in Description."""
-    sizes = {}
-    for keep in (FULL, SMALL):
-        plan = {p: [max(real[c][0], 1), keep, 0] for c, p in zip(SWEEP, PLAIN)}
-        (work / "plan.json").write_text(json.dumps(plan))
-        _, plain = sweep(conn, server, PLAIN)
-        sizes[keep] = {p: plain[p][1] / plan[p][0] for p in PLAIN}
+    """The baseline plan: per sweep class as many plain instances, each with as many
+    properties as the real ones carry on average (at least 5, at most the 20 of the guest
+    shape) and as many bytes (padded in Description). Matching bytes alone would give the
+    baseline fewer, longer properties than the real classes and so less work per byte."""
+    keeps = {p: min(FULL, max(5, round(PROPS[c]))) for c, p in zip(SWEEP, PLAIN)}
+    plan = {p: [max(real[c][0], 1), keeps[p], 0] for c, p in zip(SWEEP, PLAIN)}
+    (work / "plan.json").write_text(json.dumps(plan))
+    _, plain = sweep(conn, server, PLAIN)
+    sizes = {p: plain[p][1] / plan[p][0] for p in PLAIN}
     plan = {}
     for c, p in zip(SWEEP, PLAIN):
         n, size = real[c]
         want = size / n if n else 0
-        keep = FULL if want >= sizes[FULL][p] else SMALL
-        plan[p] = [n, keep, max(0, round(want - sizes[keep][p]))]
+        plan[p] = [n, keeps[p], max(0, round(want - sizes[p]))]
     (work / "plan.json").write_text(json.dumps(plan))
     return plan
 
