@@ -281,7 +281,7 @@ def test_client_that_went_away_is_not_answered_and_others_are(srv, caplog):
 
 
 def test_ipv4_mapped_peer_is_named_as_ipv4():
-    from provider.http.cimom import CIMOMResource
+    from provider.http.gate import client_source
 
     class Req:
         def __init__(self, host):
@@ -290,9 +290,9 @@ def test_ipv4_mapped_peer_is_named_as_ipv4():
         def getClientAddress(self):
             return self
 
-    assert CIMOMResource._source(Req("::ffff:10.1.2.3")) == "10.1.2.3"
-    assert CIMOMResource._source(Req("::1")) == "::1"
-    assert CIMOMResource._source(Req("192.0.2.7")) == "192.0.2.7"
+    assert client_source(Req("::ffff:10.1.2.3")) == "10.1.2.3"
+    assert client_source(Req("::1")) == "::1"
+    assert client_source(Req("192.0.2.7")) == "192.0.2.7"
 
 
 def test_garbage_on_the_wire_does_not_stop_the_server(srv):

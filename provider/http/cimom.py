@@ -7,16 +7,14 @@ back with `callLater` when the source has been failing; nothing sleeps.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 
-from twisted.internet import task
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.web import pages, resource, server
 
-from provider.auth import Authenticator, FailureThrottle, parse_basic
+from provider.auth import Authenticator, FailureThrottle
+from provider.http.gate import SERVER_NAME, Gate, write_text
 from provider.http.headers import (CIM_MAPPING_URI, HTTPFault, declared_mpost_namespace,
                                    read_cim_headers)
 from provider.http.pipeline import Pipeline, Reply
@@ -27,19 +25,6 @@ log = logging.getLogger("vmprovider.http")
 KNOWN_METHODS = frozenset((b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH",
                            b"TRACE", b"CONNECT"))
 ALLOW = b"POST, M-POST"
-SERVER_NAME = b"vmprovider"
-
-
-def _text(request, status: int, text: str, *, cim_error: str | None = None,
-          prefix: str | None = None) -> None:
-    body = (text + "\n").encode("utf-8", "replace")
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    request.setHeader(b"Content-Length", str(len(body)).encode())
-    if cim_error:
-        request.setHeader(f"{prefix}-CIMError" if prefix else "CIMError", cim_error)
-    request.write(body)
-    request.finish()
 
 
 class CIMOMResource(resource.Resource):
@@ -50,12 +35,10 @@ class CIMOMResource(resource.Resource):
                  cert_map=None):
         super().__init__()
         self.pipeline = pipeline
-        self.authenticator = authenticator
-        self.throttle = throttle
         self.pool = pool
         self.reactor = reactor
-        self.realm = realm
-        self.cert_map = cert_map
+        self.gate = Gate(authenticator=authenticator, throttle=throttle, pool=pool,
+                         reactor=reactor, realm=realm, cert_map=cert_map)
 
     # -- entry ------------------------------------------------------------------------------
     def render(self, request):
@@ -76,86 +59,14 @@ class CIMOMResource(resource.Resource):
         except Exception:
             log.exception("unexpected error handling a request")
             if not gone and not request.finished:
-                _text(request, 500, "internal server error")
+                write_text(request, 500, "internal server error")
         return server.NOT_DONE_YET
 
-    @staticmethod
-    def _source(request) -> str:
-        """The peer address; IPv4 clients of a dual-stack socket appear as plain IPv4, so the
-        failed-login record and the audit log name them one way."""
-        host = getattr(request.getClientAddress(), "host", "") or ""
-        if host.startswith("::ffff:"):
-            try:
-                mapped = ipaddress.IPv6Address(host).ipv4_mapped
-            except ValueError:
-                mapped = None
-            if mapped is not None:
-                return str(mapped)
-        return host
-
     # -- authentication ---------------------------------------------------------------------
-    def _certificate_principal(self, request, source):
-        if self.cert_map is None:
-            return None
-        try:
-            peer = request.channel.transport.getPeerCertificate()
-        except Exception:
-            return None
-        if peer is None:
-            return None
-        user = self.cert_map.user_for(peer.to_cryptography())
-        if user is None:
-            return None
-        return self.authenticator.for_certificate_user(user, source)
-
     def _authenticate(self, request, started, gone) -> None:
-        source = self._source(request)
-        principal = self._certificate_principal(request, source)
-        if principal is not None:
-            self._serve(request, principal, started, gone)
-            return
-        creds = parse_basic(request.getHeader(b"Authorization"))
-        if creds is None:
-            self._challenge(request, "authentication required")
-            return
-        user, password = creds
-        principal = self.authenticator.cached(user, password, source)
-        if principal is not None:
-            self._serve(request, principal, started, gone)
-            return
-        wait = self.throttle.wait_before_check(source)
-        if wait > 0:
-            d = task.deferLater(self.reactor, wait, deferToThreadPool, self.reactor, self.pool,
-                                self.authenticator.verify, user, password, source)
-        else:
-            d = deferToThreadPool(self.reactor, self.pool, self.authenticator.verify,
-                                  user, password, source)
-
-        def checked(principal):
-            if gone:
-                return
-            if principal is None:
-                delay = self.throttle.failed(source)
-                log.warning("failed login for user %r from %s", user, source)
-                if delay > 0:
-                    self.reactor.callLater(delay, self._late_challenge, request, gone)
-                else:
-                    self._challenge(request, "invalid user name or password")
-                return
-            self.throttle.succeeded(source)
-            self._serve(request, principal, started, gone)
-
-        d.addCallback(checked)
-        d.addErrback(self._internal_error, request, gone)
-
-    def _late_challenge(self, request, gone) -> None:
-        if not gone and not request.finished:
-            self._challenge(request, "invalid user name or password")
-
-    def _challenge(self, request, text: str) -> None:
-        # pywbem looks for "Basic" case-sensitively: this header is written by hand.
-        request.setHeader(b"WWW-Authenticate", f'Basic realm="{self.realm}"'.encode())
-        _text(request, 401, text)
+        self.gate.admit(request, gone,
+                        lambda principal: self._serve(request, principal, started, gone),
+                        lambda failure: self._internal_error(failure, request, gone))
 
     # -- the request proper ------------------------------------------------------------------
     def _serve(self, request, principal, started, gone) -> None:
@@ -163,7 +74,7 @@ class CIMOMResource(resource.Resource):
             headers = read_cim_headers(request, mpost=request.method == b"M-POST")
         except HTTPFault as fault:
             prefix = declared_mpost_namespace(request) if request.method == b"M-POST" else None
-            _text(request, fault.status, fault.message, cim_error=fault.cim_error,
+            write_text(request, fault.status, fault.message, cim_error=fault.cim_error,
                   prefix=prefix)
             return
         request.content.seek(0)
@@ -214,7 +125,7 @@ class CIMOMResource(resource.Resource):
                   failure.getTraceback() if hasattr(failure, "getTraceback") else failure)
         if not gone and not request.finished:
             try:
-                _text(request, 500, "internal server error")
+                write_text(request, 500, "internal server error")
             except Exception:
                 log.exception("cannot send the 500 answer")
 

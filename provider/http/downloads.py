@@ -13,44 +13,19 @@ client never makes the server hold the whole archive in memory.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
 import re
 
-from twisted.internet import task
 from twisted.internet.threads import deferToThreadPool
 from twisted.protocols.basic import FileSender
 from twisted.web import resource, server
 
-from provider.auth import parse_basic
+from provider.http.gate import SERVER_NAME, Gate, write_text
 
 log = logging.getLogger("vmprovider.http")
 
 OPERATION = "DownloadCollection"
-SERVER_NAME = b"vmprovider"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]")
-
-
-def _text(request, status: int, text: str) -> None:
-    body = (text + "\n").encode("utf-8", "replace")
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    request.setHeader(b"Content-Length", str(len(body)).encode())
-    request.write(body)
-    request.finish()
-
-
-def _source(request) -> str:
-    """The peer address, IPv4-mapped IPv6 written as IPv4 (as /cimom and its audit do)."""
-    host = getattr(request.getClientAddress(), "host", "") or ""
-    if host.startswith("::ffff:"):
-        try:
-            mapped = ipaddress.IPv6Address(host).ipv4_mapped
-        except ValueError:
-            mapped = None
-        if mapped is not None:
-            return str(mapped)
-    return host
 
 
 class DownloadsResource(resource.Resource):
@@ -60,13 +35,11 @@ class DownloadsResource(resource.Resource):
                  realm: str = "vmprovider", cert_map=None):
         super().__init__()
         self.store = store
-        self.authenticator = authenticator
-        self.throttle = throttle
         self.pool = pool
         self.reactor = reactor
         self.audit = audit
-        self.realm = realm
-        self.cert_map = cert_map
+        self.gate = Gate(authenticator=authenticator, throttle=throttle, pool=pool,
+                         reactor=reactor, realm=realm, cert_map=cert_map)
 
     def render(self, request):
         request.setHeader(b"Server", SERVER_NAME)
@@ -81,69 +54,13 @@ class DownloadsResource(resource.Resource):
         except Exception:
             log.exception("unexpected error handling a download")
             if not gone and not request.finished:
-                _text(request, 500, "internal server error")
+                write_text(request, 500, "internal server error")
         return server.NOT_DONE_YET
 
     # -- who is asking (the same rules as /cimom) --------------------------------------------
     def _authenticate(self, request, gone) -> None:
-        source = _source(request)
-        principal = self._certificate_principal(request, source)
-        if principal is not None:
-            self._serve(request, principal, gone)
-            return
-        creds = parse_basic(request.getHeader(b"Authorization"))
-        if creds is None:
-            self._challenge(request, "authentication required")
-            return
-        user, password = creds
-        principal = self.authenticator.cached(user, password, source)
-        if principal is not None:
-            self._serve(request, principal, gone)
-            return
-        wait = self.throttle.wait_before_check(source)
-        if wait > 0:
-            d = task.deferLater(self.reactor, wait, deferToThreadPool, self.reactor, self.pool,
-                                self.authenticator.verify, user, password, source)
-        else:
-            d = deferToThreadPool(self.reactor, self.pool, self.authenticator.verify,
-                                  user, password, source)
-
-        def checked(principal):
-            if gone:
-                return
-            if principal is None:
-                delay = self.throttle.failed(source)
-                log.warning("failed login for user %r from %s", user, source)
-                if delay > 0:
-                    self.reactor.callLater(delay, self._late_challenge, request, gone)
-                else:
-                    self._challenge(request, "invalid user name or password")
-                return
-            self.throttle.succeeded(source)
-            self._serve(request, principal, gone)
-
-        d.addCallback(checked)
-        d.addErrback(self._internal_error, request, gone)
-
-    def _certificate_principal(self, request, source):
-        if self.cert_map is None:
-            return None
-        try:
-            peer = request.channel.transport.getPeerCertificate()
-        except Exception:
-            return None
-        if peer is None:
-            return None
-        user = self.cert_map.user_for(peer.to_cryptography())
-        return None if user is None else self.authenticator.for_certificate_user(user, source)
-
-    def _late_challenge(self, request, gone) -> None:
-        if not gone and not request.finished:
-            self._challenge(request, "invalid user name or password")
-
-    def _challenge(self, request, text: str) -> None:
-        request.setHeader(b"WWW-Authenticate", f'Basic realm="{self.realm}"'.encode())
-        _text(request, 401, text)
+        self.gate.admit(request, gone, lambda principal: self._serve(request, principal, gone),
+                        lambda failure: self._internal_error(failure, request, gone))
 
     # -- the download --------------------------------------------------------------------------
     def _serve(self, request, principal, gone) -> None:
@@ -189,7 +106,7 @@ class DownloadsResource(resource.Resource):
                 f.close()
             return
         if f is None:
-            _text(request, status, text)
+            write_text(request, status, text)
             return
         name = _SAFE_NAME.sub("_", item.name)
         digest = base64.b64encode(bytes.fromhex(item.sha256)).decode()
@@ -222,6 +139,6 @@ class DownloadsResource(resource.Resource):
         log.error("unexpected error serving a download: %s", failure.getTraceback())
         if not gone and not request.finished:
             try:
-                _text(request, 500, "internal server error")
+                write_text(request, 500, "internal server error")
             except Exception:
                 log.exception("cannot send the 500 answer")
