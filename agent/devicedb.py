@@ -67,7 +67,7 @@ def check_entry_name(kind: str, name: str) -> str:
                              "host name", "invalid")
         return name
     if not name:
-        raise AgentError(f"An entry name is required", "invalid")
+        raise AgentError("An entry name is required", "invalid")
     if name.startswith("/"):
         if not _PATH_RE.match(name) or "/../" in name + "/" or "//" in name:
             raise AgentError(f"Invalid device name '{name}'", "invalid")
@@ -745,7 +745,7 @@ class DeviceDatabase:
                              "invalid")
         if key == "SHARE":
             if entry.kind != "gdev":
-                raise AgentError(f"SHARE applies to gdev entries only", "invalid")
+                raise AgentError("SHARE applies to gdev entries only", "invalid")
             value = value.upper()
             if value not in ("YES", "NO"):
                 raise AgentError(f"Invalid value '{value}' for attribute SHARE: "

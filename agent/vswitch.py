@@ -47,7 +47,7 @@ class Reader(Protocol):
 def check_name(name: str) -> str:
     """A vswitch name: 1..8 characters of A-Z a-z 0-9 _ . - (not starting with '-')."""
     if not name:
-        raise AgentError(f"A vswitch name is required", "invalid")
+        raise AgentError("A vswitch name is required", "invalid")
     if len(name) > NAME_MAX:
         raise AgentError(
             f"Invalid vswitch name '{name}': at most {NAME_MAX} characters", "invalid")
@@ -220,7 +220,7 @@ class VswitchTable:
     def resolve(self, name: str | None = None, number: int | str | None = None) -> Vswitch:
         """The vswitch selected by `-S name` or `-s number` (exactly one of them)."""
         if (name is None) == (number is None):
-            raise AgentError(f"Specify the vswitch with either -S or -s", "invalid")
+            raise AgentError("Specify the vswitch with either -S or -s", "invalid")
         if name is not None:
             sw = self._by_name.get(name)
             if sw is None:

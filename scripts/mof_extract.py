@@ -13,7 +13,6 @@ SCHEMA_DIR is the unpacked DMTF MOF zip (the folder with cim_schema_2.49.0.mof).
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 import pywbem
