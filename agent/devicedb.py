@@ -44,16 +44,16 @@ _HEADER = (
 _SECTIONS = {"rdev": "# Restricted devices", "gdev": "# Guest devices",
              "server": "# Multi-server environment"}
 
-_ATTR_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_ATTR_VALUE_RE = re.compile(r"^[A-Za-z0-9._/+-]+$")
-_PATH_RE = re.compile(r"^/[^\s:,=]*$")
-_SIMPLE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
-_CTD_RE = re.compile(r"^/dev/(?:dsk|rdsk|rscsi)/(c\d+t\d+d\d+)(s\d+)?$")
-_AGILE_RE = re.compile(r"^/dev/(?:disk|rdisk)/(disk\d+)(_p\d+)?$")
-_LVM_RE = re.compile(r"^/dev/(vg[^/]*|[^/]+)/r?(lvol[^/]*)$")
-_VXVM_RE = re.compile(r"^/dev/vx/r?dsk/([^/]+)/([^/]+)$")
-_NIC_RE = re.compile(r"^lan\d+$")
+_ATTR_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*\Z")
+_ATTR_VALUE_RE = re.compile(r"^[A-Za-z0-9._/+-]+\Z")
+_PATH_RE = re.compile(r"^/[^\s:,=]*\Z")
+_SIMPLE_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\Z")
+_HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}\Z")
+_CTD_RE = re.compile(r"^/dev/(?:dsk|rdsk|rscsi)/(c\d+t\d+d\d+)(s\d+)?\Z")
+_AGILE_RE = re.compile(r"^/dev/(?:disk|rdisk)/(disk\d+)(_p\d+)?\Z")
+_LVM_RE = re.compile(r"^/dev/(vg[^/]*|[^/]+)/r?(lvol[^/]*)\Z")
+_VXVM_RE = re.compile(r"^/dev/vx/r?dsk/([^/]+)/([^/]+)\Z")
+_NIC_RE = re.compile(r"^lan\d+\Z")
 
 _DEVTYPE_OF_DEVICE = {"tape": "TAPE", "changer": "CHANGER", "burner": "BURNER"}
 

@@ -43,12 +43,12 @@ _SINGLE = ("config_version", "uuid", "name", "vm_number", "serial", "os_type", "
 _MULTI = ("role", "storage", "network")
 _REQUIRED = ("uuid", "name", "vm_number", "serial")
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_SERIAL_RE = re.compile(r"^VM\d{8}$")
-_MB_RE = re.compile(r"^(\d+)M$")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(-[0-9a-f]{2}){5}$")
-_ENT_PCT_RE = re.compile(r"^(\d+(?:\.\d+)?)%$")
-_ENT_MHZ_RE = re.compile(r"^(\d+)MHz$")
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_SERIAL_RE = re.compile(r"^VM\d{8}\Z")
+_MB_RE = re.compile(r"^(\d+)M\Z")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(-[0-9a-f]{2}){5}\Z")
+_ENT_PCT_RE = re.compile(r"^(\d+(?:\.\d+)?)%\Z")
+_ENT_MHZ_RE = re.compile(r"^(\d+)MHz\Z")
 
 
 def _mb(v: int | None) -> str:

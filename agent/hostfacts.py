@@ -30,10 +30,10 @@ HEADER = """\
 # Every field is described in docs/host-file.md.
 """
 
-_NIC_NAME = re.compile(r"^lan\d+$")
-_DISK_PATH = re.compile(r"^/dev/(r?dsk/c\d+t\d+d\d+(s\d+)?|r?disk/disk\d+(_p\d+)?|rscsi/c\d+t\d+d\d+)$")
-_LV_PATH = re.compile(r"^/dev/(vg[\w.-]*|[\w.-]+)/(r?)([\w.-]+)$")
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_NIC_NAME = re.compile(r"^lan\d+\Z")
+_DISK_PATH = re.compile(r"^/dev/(r?dsk/c\d+t\d+d\d+(s\d+)?|r?disk/disk\d+(_p\d+)?|rscsi/c\d+t\d+d\d+)\Z")
+_LV_PATH = re.compile(r"^/dev/(vg[\w.-]*|[\w.-]+)/(r?)([\w.-]+)\Z")
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}\Z")
 _DISK_KINDS = ("disk", "dvd", "tape")
 _TABLE_ARRAYS = ("nics", "disks", "logical_volumes", "filesystems")
 

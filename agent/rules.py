@@ -32,9 +32,9 @@ HOST_RESERVE_BASE_MB = 750    # DECISIONS §1.5
 HOST_RESERVE_RATE = 0.075
 GUEST_OVERHEAD = 0.07
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
-_LABEL_RE = re.compile(r"^[A-Za-z0-9_. -]*$")
-_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\Z")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_. -]*\Z")
+_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 # The guide's warning texts (hpvmcreate/hpvmmodify/hpvmstart man pages, spec 01 §23/§25).
 W_VCPUS = "Guest's vcpus exceeds server's physical cpus."
@@ -46,8 +46,17 @@ W_BOOTED = f"The maximum number of booted guests ({MAX_BOOTED}) is reached."
 
 # ----------------------------------------------------------------------------- syntax
 
+def shown(text: str) -> str:
+    """`text` for an error line: control characters escaped, so a refusal stays one line."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return text.encode("unicode_escape").decode("ascii")
+    return text
+
+
 def name_problem(name: str, what: str = "name") -> str | None:
     """Why `name` is not a valid VM name (spec 01 §11), or None."""
+    if name:
+        name = shown(name)
     if not name:
         return f"The {what} is empty."
     if name.startswith("-"):
@@ -64,14 +73,14 @@ def label_problem(label: str, what: str = "label") -> str | None:
     if len(label) > MAX_NAME:
         return f"The {what} is longer than {MAX_NAME} characters."
     if not _LABEL_RE.match(label):
-        return f"The {what} '{label}' may contain only the characters A-Z a-z 0-9 - _ . and space."
+        return f"The {what} '{shown(label)}' may contain only the characters A-Z a-z 0-9 - _ . and space."
     return None
 
 
 def account_problem(name: str) -> str | None:
     """A user or group name for -u/-g."""
     if not name or not _ACCOUNT_RE.match(name) or len(name) > MAX_NAME:
-        return f"'{name}' is not a valid user or group name."
+        return f"'{shown(name or '')}' is not a valid user or group name."
     return None
 
 

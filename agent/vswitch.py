@@ -28,7 +28,7 @@ NAME_MAX = 8
 DEFAULT_SWITCH = "localnet"
 STATES = ("Up", "Down")
 MODE = "Shared"       # the only mode the guide shows
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\Z")
 
 _HEADER = (
     "# Integrity VM vswitch table (hpvmnet).\n"

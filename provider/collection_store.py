@@ -32,8 +32,8 @@ log = logging.getLogger("vmprovider.collections")
 
 COLLECTIONS_DIR = "collections"
 INDEX_DIR = "index"
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
-_NAME_RE = re.compile(r"^[^/\0.][^/\0]{0,254}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}\Z")
+_NAME_RE = re.compile(r"^[^/\0.][^/\0]{0,254}\Z")
 DAY = 86400.0
 CONTENT_TYPES = {"TGZ": "application/gzip", "TAR": "application/x-tar"}
 

@@ -64,8 +64,9 @@ def host_names_and_addresses() -> tuple[list[str], list[ipaddress._BaseAddress]]
 def _write_private(path: Path, data: bytes) -> None:
     """Write a secret: created 0600 from the start, then renamed into place."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
+        os.fchmod(fd, 0o600)             # a stale temp file keeps its mode on O_CREAT
         os.write(fd, data)
         os.fsync(fd)
     finally:

@@ -4,7 +4,6 @@ for the DMTF virtualization profiles, and Debian's sblim wbemcli (`ei` on HPVM_G
 RequestStateChange without PARAMTYPE)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 import pywbem
 
 from agent.cli import hpvmcreate, hpvmnet
+from server_helpers import wbemcli_or_skip
 from hpvm_cim_support import CLEAN_ENV, TIMINGS, cli, guest_state, start_server, wait_state
 from guest_support import init_state
 
@@ -143,8 +143,8 @@ def _wbemcli(server, op, target, *extra) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(not os.path.exists(WBEMCLI), reason="sblim wbemcli is not installed")
 def test_wbemcli_enumerates_guests(host):
+    wbemcli_or_skip(WBEMCLI)
     out = _wbemcli(host, "ei", "root/cimv2:HPVM_Guest")
     assert out.count("HPVM_Guest.") == len(GUESTS), out
     for name in GUESTS:
@@ -152,8 +152,8 @@ def test_wbemcli_enumerates_guests(host):
     assert 'VMState="Off"' in out
 
 
-@pytest.mark.skipif(not os.path.exists(WBEMCLI), reason="sblim wbemcli is not installed")
 def test_wbemcli_request_state_change_starts_a_guest(host):
+    wbemcli_or_skip(WBEMCLI)
     web1 = _guest_paths(host.conn())["web1"]
     assert guest_state(host.state_dir, "web1") == "Off"
     target = (f'root/cimv2:HPVM_Guest.CreationClassName="HPVM_Guest",'

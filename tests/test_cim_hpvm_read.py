@@ -389,8 +389,9 @@ def test_profiles_and_their_central_instances(host):
     assert {(2, "System Virtualization", "1.0.0"), (2, "Virtual System", "1.0.0"),
             (2, "Resource Allocation", "1.1.0"), (2, "Allocation Capabilities", "1.0.0"),
             (2, "Memory Resource Virtualization", "1.0.0"),
-            (2, "Virtual System Migration", "1.0.0"),
             (1, "Integrity VM Provider", "A.03.00.00")} <= names
+    # migration is not provided yet, so its profile is not claimed
+    assert not any(name == "Virtual System Migration" for _, name, _ in names)
     (hp,) = host.op("EnumerateInstanceNames", ClassName="HPVM_Host")
     assert keyset(_central(wbem, "DMTF", "System Virtualization")) == keyset([hp])
     assert keyset(_central(wbem, None, "Integrity VM Provider")) == keyset([hp])
@@ -405,7 +406,7 @@ def test_profiles_and_their_central_instances(host):
     refs = host.op("EnumerateInstances", namespace=INTEROP, ClassName="CIM_ReferencedProfile")
     sv_parts = sorted(r["Antecedent"]["InstanceID"] for r in refs
                       if r["Dependent"]["InstanceID"] == "HPVM:DMTF+System Virtualization+1.0.0")
-    assert "HPVM:DMTF+Virtual System+1.0.0" in sv_parts and len(sv_parts) == 6
+    assert "HPVM:DMTF+Virtual System+1.0.0" in sv_parts and len(sv_parts) == 5
     # from the guest's end, in root/cimv2
     profs = host.op("AssociatorNames", ObjectName=host.guest_path("g1"),
                     AssocClass="CIM_ElementConformsToProfile")

@@ -13,6 +13,9 @@ CREATE_BAD = [
     ["-P"],                                          # value missing
     ["-P", "-bad"],                                  # name begins with '-'
     ["-P", "bad/name"],
+    ["-P", "vm1\n"],                                 # `$` would match before a final newline
+    ["-P", "ok", "-l", "label\n"],
+    ["-P", "ok", "-u", "bob\n"],
     ["-P", "x" * 257],
     ["-P", "ok", "-z"],                              # unknown option
     ["-P", "ok", "extra"],                           # stray argument

@@ -487,7 +487,12 @@ def test_secrets_are_never_collected(host):
     from provider.auth.users import ADMIN_PASSWORD_FILE, USERS_FILE
     from provider.tls import KEY_NAME
     from provider.audit import AUDIT_FILE
-    assert {USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, AUDIT_FILE} <= collect.SECRET_NAMES
+    from provider.providers.subscriptions import FILE_NAME as SUBSCRIPTIONS_FILE
+    assert {USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, AUDIT_FILE, SUBSCRIPTIONS_FILE} <= \
+        collect.SECRET_NAMES
+    # listener destinations keep their password (CIM_ListenerDestinationCIMXML.password)
+    (state / SUBSCRIPTIONS_FILE).write_text(
+        '{"destinations": [{"Name": "d1", "password": "TOPSECRETLISTENER"}]}')
     (state / AUDIT_FILE).write_text('{"user": "admin", "source": "10.0.0.9"}\n')
     key = b"-----BEGIN EC PRIVATE KEY-----\nTOPSECRETKEY\n-----END EC PRIVATE KEY-----\n"
     (state / USERS_FILE).write_text('{"users": {"admin": {"scrypt": "TOPSECRETHASH"}}}')
@@ -502,8 +507,8 @@ def test_secrets_are_never_collected(host):
     assert "config/settings.toml" in files
     for rel, data in files.items():
         assert b"TOPSECRET" not in data, rel
-        assert not rel.endswith((USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, AUDIT_FILE, ".pem",
-                                 ".key"))
+        assert not rel.endswith((USERS_FILE, ADMIN_PASSWORD_FILE, KEY_NAME, AUDIT_FILE,
+                                 SUBSCRIPTIONS_FILE, ".pem", ".key"))
 
 
 # --- crash dumps, -g, -s ----------------------------------------------------------------------------

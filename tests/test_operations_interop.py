@@ -304,3 +304,32 @@ def test_users_with_guest_rights_only_see_no_subscriptions(server):
     with pytest.raises(pywbem.CIMError) as info:
         server.op("GetInstance", guest_owner, InstanceName=f)
     assert info.value.status_code == pywbem.CIM_ERR_NOT_FOUND
+
+
+def test_destination_password_stays_0600_over_a_stale_temporary_file(server, tmp_path,
+                                                                     monkeypatch):
+    """O_CREAT's mode applies only to a new file: a temporary file left by a crashed writer
+    with mode 0644 must not carry the listener password into a 0644 subscriptions file."""
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    stale = state / f".{FILE_NAME}.4242.tmp"
+    stale.write_text("{}")
+    os.chmod(stale, 0o644)
+    server.op("CreateInstance", ADMIN, NewInstance=make_destination())
+    path = state / FILE_NAME
+    assert json.loads(path.read_text())["destinations"][0]["password"] == "s3cret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("url", ["https://alice:pw-in-url@listener.example.com:5990",
+                                 "ftp://alice:pw-in-url@listener.example.com"])
+def test_destination_with_credentials_in_the_url_is_refused_without_echoing_them(server, url):
+    """Destination is readable by every host user and lands in errors and the audit log:
+    a password there would leak (the password property is the hidden place for it)."""
+    err = pytest.raises(pywbem.CIMError, server.op, "CreateInstance", ADMIN,
+                        NewInstance=make_destination(url=url)).value
+    assert err.status_code == pywbem.CIM_ERR_INVALID_PARAMETER
+    assert "pw-in-url" not in err.status_description
+    assert "username and password properties" in err.status_description
+    assert server.op("EnumerateInstanceNames", ClassName="CIM_ListenerDestinationCIMXML") == []

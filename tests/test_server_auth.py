@@ -256,3 +256,82 @@ def test_user_cli_unwritable_state_is_one_line(tmp_path, monkeypatch, capsys):
                      "--password-stdin"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vmprovider: ")
+
+
+def test_certificate_user_is_looked_up_in_the_pool_not_on_the_reactor(tmp_path):
+    """The user record (a file read when it changed) and a PAM user's OS groups (NSS) block:
+    a certificate login resolves them in the worker pool, then serves on the reactor."""
+    import threading
+    from types import SimpleNamespace
+
+    from twisted.internet.task import Clock
+
+    from provider.http.gate import Gate
+
+    uf = UserFile(tmp_path)
+    uf.add("alice", "oper", "pw")
+    auth = Authenticator(uf, ManualClock())
+    looked_up = []
+    real = auth.for_certificate_user
+    auth.for_certificate_user = lambda *a: looked_up.append(threading.current_thread()) \
+        or real(*a)
+
+    class Pool:                 # runs queued work only when the test says so
+        queued = []
+
+        def callInThreadWithCallback(self, on_result, func, *args, **kw):
+            self.queued.append(lambda: on_result(True, func(*args, **kw)))
+
+    class Reactor(Clock):
+        def callFromThread(self, f, *a, **kw):
+            f(*a, **kw)
+
+    cert = SimpleNamespace(to_cryptography=lambda: "the peer certificate")
+    request = SimpleNamespace(
+        getClientAddress=lambda: SimpleNamespace(host="127.0.0.1"),
+        channel=SimpleNamespace(transport=SimpleNamespace(getPeerCertificate=lambda: cert)))
+    cert_map = SimpleNamespace(user_for=lambda c: "alice" if c == "the peer certificate"
+                               else None)
+    pool = Pool()
+    gate = Gate(authenticator=auth, throttle=FailureThrottle(ManualClock()), pool=pool,
+                reactor=Reactor(), cert_map=cert_map)
+    served, failures = [], []
+    gate.admit(request, [], served.append, failures.append)
+    assert looked_up == [] and served == []          # nothing blocking ran on the caller
+    assert len(pool.queued) == 1
+    pool.queued.pop()()
+    assert len(looked_up) == 1 and failures == []
+    assert [(p.user, p.role, p.source) for p in served] == [("alice", "oper", "127.0.0.1")]
+
+
+def test_secrets_are_0600_even_over_files_left_with_a_wider_mode(tmp_path, monkeypatch):
+    """O_CREAT's mode applies only to a new file: an admin-password left behind (the user
+    file was removed to start over) or a stale temporary file must not keep mode 0644."""
+    import os
+
+    from provider import tls
+    pw_file = tmp_path / users_mod.ADMIN_PASSWORD_FILE
+    pw_file.write_text("old\n")
+    os.chmod(pw_file, 0o644)
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    stale = tmp_path / f".{users_mod.USERS_FILE}.4242.tmp"
+    stale.write_text("{}")
+    os.chmod(stale, 0o644)
+    uf = UserFile(tmp_path)
+    password = uf.bootstrap_admin()
+    assert pw_file.read_text().strip() == password
+    assert stat.S_IMODE(pw_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(uf.path.stat().st_mode) == 0o600
+    key = tmp_path / "server.key"
+    (tmp_path / "server.key.tmp").write_bytes(b"")
+    os.chmod(tmp_path / "server.key.tmp", 0o644)
+    tls._write_private(key, b"secret")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("name", ["bob\n", "bob\nadmin"])
+def test_user_names_with_a_newline_are_refused(tmp_path, name):
+    uf = UserFile(tmp_path)
+    with pytest.raises(UserError, match="invalid user name"):
+        uf.add(name, "oper", "pw")
+    assert not uf.path.exists() or name not in uf.load()

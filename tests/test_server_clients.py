@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import pywbem
 
+from server_helpers import wbemcli_or_skip
+
 pytestmark = pytest.mark.slow
 
 INTEROP = "root/interop"
@@ -184,8 +186,8 @@ def _wbem_keys(path) -> str:
     return ",".join(f'{k}="{v}"' for k, v in path.keybindings.items())
 
 
-@pytest.mark.skipif(not os.path.exists(WBEMCLI), reason="sblim wbemcli is not installed")
 def test_wbemcli(live_server, om_path):
+    wbemcli_or_skip(WBEMCLI)
     om = f"root/interop:CIM_ObjectManager.{_wbem_keys(om_path)}"
     out = _wbemcli(live_server, "ei", "root/interop:CIM_Namespace")
     assert out.count("CIM_Namespace.") >= 2 and 'Name="root/cimv2"' in out
@@ -210,8 +212,8 @@ def test_wbemcli(live_server, om_path):
                for r in records)
 
 
-@pytest.mark.skipif(not os.path.exists(WBEMCLI), reason="sblim wbemcli is not installed")
 def test_wbemcli_wrong_password(live_server):
+    wbemcli_or_skip(WBEMCLI)
     url = f"https://admin:wrong@127.0.0.1:{live_server.port}/root/interop:CIM_Namespace"
     proc = subprocess.run([WBEMCLI, "ein", "-noverify", url], env=CLEAN_ENV,
                           capture_output=True, text=True, timeout=60)

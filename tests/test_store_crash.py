@@ -86,7 +86,7 @@ def test_kill_9_never_loses_or_tears(tmp_path):
     rng = random.Random(1234)
     acknowledged = 0
     total_acked = 0
-    budget = time.monotonic() + 6.0
+    budget = time.monotonic() + 60.0    # guards a hang; 8 rounds take ~3 s when idle
     rounds = 0
     while rounds < 8 and time.monotonic() < budget:
         rounds += 1

@@ -177,3 +177,9 @@ def test_corrupt_table_is_reported_with_its_file(store):
         txn.write(TABLE_PATH, b"[[vswitch]]\nname = 'x'\n")
     with pytest.raises(AgentError, match="common/vswitches"):
         VswitchTable.load(store)
+
+
+def test_vswitch_name_with_a_final_newline_is_refused():
+    """`$` matches before a final newline: names are checked to the end of the string."""
+    from agent import vswitch
+    assert vswitch._NAME_RE.match("sw1") and not vswitch._NAME_RE.match("sw1\n")

@@ -18,7 +18,7 @@ from agent.errors import AgentError
 from agent.events import format_time
 from agent.vswitch import VswitchTable
 
-_SIZE_RE = re.compile(r"^(\d+)([MmGg])$")
+_SIZE_RE = re.compile(r"^(\d+)([MmGg])\Z")
 MAX_FILE_MB = 2 * 1024 * 1024          # a FileDisk is at most 2 TB (spec 02 §9)
 _ATTACHABLE = ("tape", "changer", "burner", "dvd")
 _CTD_RE = re.compile(r"(c\d+t\d+d\d+)")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from agent.errors import AgentError
-from agent.rules import format_problem_block, name_problem
+from agent.rules import format_problem_block, name_problem, shown
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -174,7 +174,7 @@ def check_force_and_check_only(opts: Options) -> None:
 
 
 def err(prog: str, line: str) -> None:
-    print(f"{prog}: {line}", file=sys.stderr)
+    print(f"{prog}: {shown(line)}", file=sys.stderr)
 
 
 def print_error(prog: str, exc: AgentError) -> None:
@@ -182,7 +182,7 @@ def print_error(prog: str, exc: AgentError) -> None:
     for line in exc.lines:
         if line.startswith(f"{prog}: ") or line.startswith("HPVM guest ") \
                 or line.startswith("    Warning") or line.startswith("These problems"):
-            print(line, file=sys.stderr)
+            print(shown(line), file=sys.stderr)
         else:
             err(prog, line)
     if exc.kind != "invalid":

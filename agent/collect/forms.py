@@ -19,7 +19,7 @@ from agent.collect.snapshot import capture
 from agent.collect.steps import CollectionRun
 from agent.errors import AgentError
 
-LABEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}\Z")
 
 
 def check_request(request: CollectRequest, *, form: str) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import re
 
 # Names the CIM side keeps secrets under (provider/auth/users.py USERS_FILE and
-# ADMIN_PASSWORD_FILE, provider/tls.py KEY_NAME; a test keeps these in step) plus the usual
+# ADMIN_PASSWORD_FILE, provider/tls.py KEY_NAME, provider/providers/subscriptions.py FILE_NAME:
+# listener destinations with their passwords; a test keeps these in step) plus the usual
 # private key files. A file is also secret when its content holds a private key.
 # The server's audit log (provider/audit.py AUDIT_FILE) is no secret, but it is the security
 # reviewer's record of who did what from where: it stays on the host, not in support archives.
 SECRET_NAMES = frozenset({"users.json", "users.json.lock", "admin-password", "server.key",
-                          "audit.log",
+                          "audit.log", "interop-subscriptions.json",
                           "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "identity"})
 SECRET_SUFFIXES = (".key", ".p12", ".pfx", ".jks")
 SECRET_DIRS = frozenset({"certs", ".ssh", ".ssh2", "client-ca"})

@@ -24,7 +24,7 @@ from pathlib import Path
 ROLES = ("admin", "oper", "readonly", "none")
 USERS_FILE = "users.json"
 ADMIN_PASSWORD_FILE = "admin-password"
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,63}\Z")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
 MAX_PASSWORD = 1024
 
@@ -147,8 +147,9 @@ class UserFile:
             data["users"][name] = rec
         body = (json.dumps(data, indent=2) + "\n").encode("utf-8")
         tmp = self.path.with_name(f".{USERS_FILE}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
+            os.fchmod(fd, 0o600)         # a stale temp file keeps its mode on O_CREAT
             os.write(fd, body)
             os.fsync(fd)
         finally:
@@ -221,8 +222,10 @@ class UserFile:
             password = secrets.token_urlsafe(18)
             users = {"admin": User("admin", "admin", False, hash_password(password))}
             pw_path = self.state_dir / ADMIN_PASSWORD_FILE
-            fd = os.open(pw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(pw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                         0o600)
             try:
+                os.fchmod(fd, 0o600)     # a file left there keeps its mode on O_CREAT
                 os.write(fd, (password + "\n").encode())
             finally:
                 os.close(fd)

@@ -7,8 +7,9 @@ HTTP Basic, the verified-credentials cache, the failed-login slowdown); a non-ad
 archive folder, never a path taken from the request, so anything else (an unknown id, a
 `..`, an encoded slash, more path segments) is 404. Opening the file and the audit record
 happen in the worker pool; the body is streamed by Twisted's `FileSender`, a producer that
-sends the next chunk when the connection has room, so the reactor never blocks and a slow
-client never makes the server hold the whole archive in memory.
+sends the next chunk when the connection has room, so a slow client never makes the server
+hold the whole archive in memory. (FileSender reads each 64 KB chunk of the local archive on
+the reactor, as Twisted's own static file resource does.)
 """
 from __future__ import annotations
 

@@ -66,10 +66,26 @@ class Gate:
         `gone` becomes non-empty when the client goes away; `failed(failure)` gets any
         unexpected error of the verification."""
         source = client_source(request)
-        principal = self._certificate_principal(request, source)
-        if principal is not None:
-            serve(principal)
+        cert_user = self._certificate_user(request)
+        if cert_user is not None:
+            # The user record may have to be reread and a PAM user's OS groups come from
+            # NSS (possibly LDAP): both block, so they are looked up in the pool.
+            d = deferToThreadPool(self.reactor, self.pool,
+                                  self.authenticator.for_certificate_user, cert_user, source)
+
+            def mapped(principal):
+                if gone:
+                    return
+                if principal is not None:
+                    serve(principal)
+                else:
+                    self._basic(request, gone, source, serve, failed)
+            d.addCallback(mapped)
+            d.addErrback(failed)
             return
+        self._basic(request, gone, source, serve, failed)
+
+    def _basic(self, request, gone: list, source: str, serve, failed) -> None:
         creds = parse_basic(request.getHeader(b"Authorization"))
         if creds is None:
             self.challenge(request, "authentication required")
@@ -113,7 +129,8 @@ class Gate:
         if not gone and not request.finished:
             self.challenge(request, "invalid user name or password")
 
-    def _certificate_principal(self, request, source):
+    def _certificate_user(self, request) -> str | None:
+        """The user the client certificate is mapped to (in memory: fine on the reactor)."""
         if self.cert_map is None:
             return None
         try:
@@ -122,7 +139,4 @@ class Gate:
             return None
         if peer is None:
             return None
-        user = self.cert_map.user_for(peer.to_cryptography())
-        if user is None:
-            return None
-        return self.authenticator.for_certificate_user(user, source)
+        return self.cert_map.user_for(peer.to_cryptography())

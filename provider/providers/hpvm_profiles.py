@@ -7,11 +7,12 @@
 | DMTF Resource Allocation 1.1.0 (DSP1041) | each pool |
 | DMTF Allocation Capabilities 1.0.0 (DSP1043) | each pool's allocation capabilities |
 | DMTF Memory Resource Virtualization 1.0.0 (DSP1045) | the memory pool |
-| DMTF Virtual System Migration 1.0.0 (DSP1081) | the migration service |
 | HP Integrity VM Provider A.03.00 (vendor, the HPVM_ classes) | the VM Host |
 
 System Virtualization references its component profiles and the vendor profile references
 System Virtualization (CIM_ReferencedProfile); every profile references Profile Registration.
+DSP1081 Virtual System Migration is not registered: the migration service is published
+(with capabilities that list no method) but migration itself is not provided yet.
 The central callables read the request's snapshot, so they honour the principal: a user who
 sees one guest finds that guest under DSP1057 and no pool.
 """
@@ -47,9 +48,6 @@ def install(registry, env):
     def memory_pool(ctx):
         return [m.iid_path("HPVM_MemoryPool", pool_id("memory"))] if host_wide(ctx) else []
 
-    def migration(ctx):
-        return [m.migration_path()] if host_wide(ctx) else []
-
     def host(ctx):
         return [m.host_path()]
 
@@ -69,10 +67,6 @@ def install(registry, env):
                                  central=memory_pool, central_classes=("HPVM_MemoryPool",),
                                  references=reg,
                                  description="DSP1045 Memory Resource Virtualization")),
-        env.profiles.add(Profile("DMTF", "Virtual System Migration", "1.0.0",
-                                 central=migration,
-                                 central_classes=("HPVM_VirtualSystemMigrationService",),
-                                 references=reg, description="DSP1081 Virtual System Migration")),
     ]
     sv = env.profiles.add(Profile(
         "DMTF", "System Virtualization", "1.0.0", instance_id=SYSTEM_VIRTUALIZATION,

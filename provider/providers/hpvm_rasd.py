@@ -137,7 +137,7 @@ def rasd_path(uuid: str, res) -> CIMInstanceName:
                            namespace=NS)
 
 
-_DEVICE_ID = re.compile(r"^(disk|dvd|tape|changer|burner):(\d+),(\d+),(\d+)$|^network:(\d+),(\d+)$")
+_DEVICE_ID = re.compile(r"^(disk|dvd|tape|changer|burner):(\d+),(\d+),(\d+)\Z|^network:(\d+),(\d+)\Z")
 
 
 def device_address(part: str, where: str):

@@ -33,14 +33,10 @@ class ManagementServiceProvider(hpvm_management.ManagementServiceMethods, HpvmPr
             ctx)
 
 
-class _NoMigrationMethods:
-    """Stands in until the write side provides hpvmmigrate's methods."""
-
-
-_MigrationMethods = getattr(hpvm_management, "MigrationServiceMethods", _NoMigrationMethods)
-
-
-class MigrationServiceProvider(_MigrationMethods, HpvmProvider):
+class MigrationServiceProvider(HpvmProvider):
+    """The migration service instance (DSP1081 shape). hpvmmigrate is not provided yet: the
+    service has no methods (its capabilities list none, calls answer METHOD_NOT_AVAILABLE)
+    and the DSP1081 profile is not registered."""
     classnames = (MIGRATION_CLASS,)
 
     def instances(self, ctx, snap, classname):

@@ -102,8 +102,9 @@ class SubscriptionStore:
                           for inst in items.values()]
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
+            os.fchmod(fd, 0o600)         # a stale temp file keeps its mode on O_CREAT
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(data, fh, indent=1, sort_keys=True)
                 fh.flush()
@@ -264,6 +265,11 @@ class ListenerDestinationProvider(_StoredProvider):
         if not isinstance(dest, str):
             raise _invalid("Destination is required")
         parts = urlsplit(dest)
+        if "@" in parts.netloc:
+            # credentials in the URL would be shown to every reader of the instance and
+            # echoed into errors and the audit log; the password property stays hidden
+            raise _invalid("Destination must not carry a user name or password; give them "
+                           "in the username and password properties")
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise _invalid(f"Destination {dest!r} must be an http:// or https:// URL")
         try:
