@@ -245,16 +245,26 @@ class ElementSettingData(_Assoc):
 
 # -- pools ------------------------------------------------------------------------------------
 
+def _pool_scope(assoc, ctx, snap, source, other: str):
+    """For links between a pool and an `other` ("device" or "rasd"): the pool asked for (None:
+    every pool) and the guests to look at; None when `source` cannot be on such a link."""
+    if source is None:
+        return None, snap.visible_entries(ctx)
+    if source.kind == "pool":
+        want = pool_ref(source.part)
+        return None if want is None else (want, snap.visible_entries(ctx))
+    if source.kind == other:
+        return None, assoc.entries_for(snap, ctx, source)
+    return None
+
+
 class ElementAllocatedFromPool(_Assoc):
     def links(self, ctx, snap, classname, source):
-        if source is not None and source.kind not in ("pool", "device"):
+        scope = _pool_scope(self, ctx, snap, source, "device")
+        if scope is None:
             return
-        want = pool_ref(source.part) if source is not None and source.kind == "pool" else None
-        if source is not None and source.kind == "pool" and want is None:
-            return
+        want, entries = scope
         m = self.m
-        entries = snap.visible_entries(ctx) if source is None or source.kind == "pool" \
-            else self.entries_for(snap, ctx, source)
         for e in entries:
             if e.details is None:
                 continue
@@ -272,14 +282,11 @@ class ElementAllocatedFromPool(_Assoc):
 
 class ResourceAllocationFromPool(_Assoc):
     def links(self, ctx, snap, classname, source):
-        if source is not None and source.kind not in ("pool", "rasd"):
+        scope = _pool_scope(self, ctx, snap, source, "rasd")
+        if scope is None:
             return
-        want = pool_ref(source.part) if source is not None and source.kind == "pool" else None
-        if source is not None and source.kind == "pool" and want is None:
-            return
+        want, entries = scope
         m = self.m
-        entries = snap.visible_entries(ctx) if source is None or source.kind == "pool" \
-            else self.entries_for(snap, ctx, source)
         for e in entries:
             for d, nxt in configurations(e):
                 if source is not None and source.kind == "rasd" and source.next != nxt:
