@@ -342,5 +342,43 @@ def error_code(func, *args, **kwargs) -> int:
     raise AssertionError("no CIMError raised")
 
 
-__all__ = ["ADMIN_P", "OPER_P", "READER_P", "NS", "OTHER", "HOST", "World", "ids",
+class DispatcherConnection(pywbem.WBEMConnection):
+    """A WBEMConnection whose operations go straight to a Dispatcher (no HTTP), so that
+    pywbem's own WBEMServer logic runs against our semantics. `world` is any test object
+    with `op(name, principal, namespace, **params)`."""
+
+    def __init__(self, world, principal, default_namespace, host="testhost"):
+        super().__init__(f"https://{host}:5989", default_namespace=default_namespace)
+        self._world = world
+        self._principal = principal
+
+    def _do(self, name, namespace, **params):
+        return self._world.op(name, self._principal, namespace or self.default_namespace,
+                              **params)
+
+    def EnumerateInstanceNames(self, ClassName, namespace=None):
+        return self._do("EnumerateInstanceNames", namespace, ClassName=ClassName)
+
+    def EnumerateInstances(self, ClassName, namespace=None, LocalOnly=None,
+                           DeepInheritance=None, IncludeQualifiers=None,
+                           IncludeClassOrigin=None, PropertyList=None):
+        return self._do("EnumerateInstances", namespace, ClassName=ClassName,
+                        LocalOnly=LocalOnly, DeepInheritance=DeepInheritance,
+                        IncludeQualifiers=IncludeQualifiers,
+                        IncludeClassOrigin=IncludeClassOrigin, PropertyList=PropertyList)
+
+    def AssociatorNames(self, ObjectName, AssocClass=None, ResultClass=None, Role=None,
+                        ResultRole=None):
+        return self._do("AssociatorNames", ObjectName.namespace, ObjectName=ObjectName,
+                        AssocClass=AssocClass, ResultClass=ResultClass, Role=Role,
+                        ResultRole=ResultRole)
+
+    def GetClass(self, ClassName, namespace=None, LocalOnly=None, IncludeQualifiers=None,
+                 IncludeClassOrigin=None, PropertyList=None):
+        return self._do("GetClass", namespace, ClassName=ClassName, LocalOnly=LocalOnly,
+                        IncludeQualifiers=IncludeQualifiers,
+                        IncludeClassOrigin=IncludeClassOrigin, PropertyList=PropertyList)
+
+
+__all__ = ["ADMIN_P", "DispatcherConnection", "OPER_P", "READER_P", "NS", "OTHER", "HOST", "World", "ids",
            "error_code", "ref", "NocaseDict"]

@@ -22,6 +22,7 @@ from provider.providers import ProviderEnvironment, ProviderRegistry, install_al
 from provider.providers.base import path_key
 from provider.schema import Schema
 from tests.guest_support import make_agent, run_cli
+from tests.operations_support import DispatcherConnection
 
 NS = "root/cimv2"
 INTEROP = "root/interop"
@@ -342,48 +343,13 @@ def test_vswitch_wiring_and_device_database_links(host):
 
 # -- profiles ---------------------------------------------------------------------------------
 
-class DispatcherConnection(pywbem.WBEMConnection):
-    """A WBEMConnection whose operations go straight to the Dispatcher, so pywbem's own
-    WBEMServer logic runs against our semantics."""
-
-    def __init__(self, host: Host, principal=READER):
-        super().__init__(f"https://{HOST}:5989", default_namespace=NS)
-        self._host = host
-        self._principal = principal
-
-    def _do(self, name, namespace, **params):
-        return self._host.op(name, self._principal, namespace or self.default_namespace,
-                             **params)
-
-    def EnumerateInstanceNames(self, ClassName, namespace=None):
-        return self._do("EnumerateInstanceNames", namespace, ClassName=ClassName)
-
-    def EnumerateInstances(self, ClassName, namespace=None, LocalOnly=None,
-                           DeepInheritance=None, IncludeQualifiers=None,
-                           IncludeClassOrigin=None, PropertyList=None):
-        return self._do("EnumerateInstances", namespace, ClassName=ClassName,
-                        DeepInheritance=DeepInheritance, PropertyList=PropertyList)
-
-    def AssociatorNames(self, ObjectName, AssocClass=None, ResultClass=None, Role=None,
-                        ResultRole=None):
-        return self._do("AssociatorNames", ObjectName.namespace, ObjectName=ObjectName,
-                        AssocClass=AssocClass, ResultClass=ResultClass, Role=Role,
-                        ResultRole=ResultRole)
-
-    def GetClass(self, ClassName, namespace=None, LocalOnly=None, IncludeQualifiers=None,
-                 IncludeClassOrigin=None, PropertyList=None):
-        return self._do("GetClass", namespace, ClassName=ClassName, LocalOnly=LocalOnly,
-                        IncludeQualifiers=IncludeQualifiers,
-                        IncludeClassOrigin=IncludeClassOrigin, PropertyList=PropertyList)
-
-
 def _central(wbem, org, name):
     (prof,) = wbem.get_selected_profiles(org, name)   # org None: any (vendor: Other)
     return wbem.get_central_instances(prof.path)
 
 
 def test_profiles_and_their_central_instances(host):
-    wbem = WBEMServer(DispatcherConnection(host))
+    wbem = WBEMServer(DispatcherConnection(host, READER, NS, HOST))
     names = {(p["RegisteredOrganization"], p["RegisteredName"], p["RegisteredVersion"])
              for p in wbem.profiles}
     assert {(2, "System Virtualization", "1.0.0"), (2, "Virtual System", "1.0.0"),
@@ -481,7 +447,7 @@ def test_guest_scoped_users_see_their_guests_and_parts_only(host):
         assert err.value.status_code == pywbem.CIM_ERR_NOT_FOUND
         assert len(host.assoc(host.guest_path("g1"), "HPVM_SystemDevice", principal=p)) == 7
         # only their guest conforms to DSP1057, no pool to DSP1041
-        wbem = WBEMServer(DispatcherConnection(host, p))
+        wbem = WBEMServer(DispatcherConnection(host, p, NS, HOST))
         assert [g["Name"] for g in _central(wbem, "DMTF", "Virtual System")] == [u1]
         assert _central(wbem, "DMTF", "Resource Allocation") == []
     assert [g["Name"] for g in host.enum("HPVM_Guest", NOBODY)] == []

@@ -11,6 +11,7 @@ import pywbem
 from pywbem import CIMInstance, CIMInstanceName, CIMProperty, NocaseDict, WBEMServer
 
 from agent.clock import ManualClock
+from operations_support import DispatcherConnection
 from provider.messages import CIMRequest, Principal
 from provider.operations import Dispatcher
 from provider.providers import ProviderEnvironment, ProviderRegistry, install_all
@@ -68,48 +69,13 @@ class Server:
                                                  NocaseDict(params)), principal)
 
 
-class DispatcherConnection(pywbem.WBEMConnection):
-    """A WBEMConnection whose operations go straight to the Dispatcher (no HTTP), so that
-    pywbem's own WBEMServer logic runs against our semantics."""
-
-    def __init__(self, server: Server):
-        super().__init__(f"https://{HOST}:5989", default_namespace=CIMV2)
-        self._server = server
-
-    def _do(self, name, namespace, **params):
-        return self._server.op(name, READER, namespace or self.default_namespace, **params)
-
-    def EnumerateInstanceNames(self, ClassName, namespace=None):
-        return self._do("EnumerateInstanceNames", namespace, ClassName=ClassName)
-
-    def EnumerateInstances(self, ClassName, namespace=None, LocalOnly=None,
-                           DeepInheritance=None, IncludeQualifiers=None,
-                           IncludeClassOrigin=None, PropertyList=None):
-        return self._do("EnumerateInstances", namespace, ClassName=ClassName,
-                        LocalOnly=LocalOnly, DeepInheritance=DeepInheritance,
-                        IncludeQualifiers=IncludeQualifiers,
-                        IncludeClassOrigin=IncludeClassOrigin, PropertyList=PropertyList)
-
-    def AssociatorNames(self, ObjectName, AssocClass=None, ResultClass=None, Role=None,
-                        ResultRole=None):
-        return self._do("AssociatorNames", ObjectName.namespace, ObjectName=ObjectName,
-                        AssocClass=AssocClass, ResultClass=ResultClass, Role=Role,
-                        ResultRole=ResultRole)
-
-    def GetClass(self, ClassName, namespace=None, LocalOnly=None, IncludeQualifiers=None,
-                 IncludeClassOrigin=None, PropertyList=None):
-        return self._do("GetClass", namespace, ClassName=ClassName, LocalOnly=LocalOnly,
-                        IncludeQualifiers=IncludeQualifiers,
-                        IncludeClassOrigin=IncludeClassOrigin, PropertyList=PropertyList)
-
-
 @pytest.fixture
 def server(schema, tmp_path):
     return Server(schema, tmp_path / "state", systems=["guest1", "guest2"])
 
 
 def test_wbemserver_finds_interop_brand_version_namespaces(server):
-    wbem = WBEMServer(DispatcherConnection(server))
+    wbem = WBEMServer(DispatcherConnection(server, READER, CIMV2, HOST))
     assert wbem.interop_ns == INTEROP
     assert wbem.brand == "vmprovider"
     assert wbem.version == "1.2.3"
@@ -158,7 +124,7 @@ def test_profile_registration_api_central_instances_across_namespaces(server):
     server.env.profiles.add(Profile(
         "HP", "HPVM", "3.0.0", central=lambda ctx: systems.paths(),
         references=("HPVM:DMTF+System Virtualization+1.0.0",)))
-    wbem = WBEMServer(DispatcherConnection(server))
+    wbem = WBEMServer(DispatcherConnection(server, READER, CIMV2, HOST))
     (sv,) = wbem.get_selected_profiles("DMTF", "System Virtualization")
     central = wbem.get_central_instances(sv.path)
     assert [(p.namespace, p["Name"]) for p in central] == [(CIMV2, "guest1")]
